@@ -1,0 +1,88 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Module map and dependency direction: ../shared/DESIGN.md ("Modules"). Dependencies point downward only.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "tributary",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tributary", targets: ["tributary"]),
+        .executable(name: "generate-kafka-codec", targets: ["generate-kafka-codec"]),
+        .library(name: "KafkaProtocol", targets: ["KafkaProtocol"]),
+        .library(name: "Compression", targets: ["Compression"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // C system libraries (Debian: zlib1g-dev, liblz4-dev, libsnappy-dev, libzstd-dev).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // CRC-32C with the CPU's crc32 instruction where present, slicing-by-8 otherwise.
+        .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
+
+        .target(
+            name: "Compression",
+            dependencies: ["CZlib", "CLZ4", "CSnappy", "CZstd"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KafkaProtocol",
+            dependencies: [
+                "Compression",
+                "CCRC32C",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KafkaCodecGenerator",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "generate-kafka-codec",
+            dependencies: [
+                "KafkaCodecGenerator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "tributary",
+            dependencies: [
+                "KafkaProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(
+            name: "KafkaProtocolTests",
+            dependencies: [
+                "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CompressionTests",
+            dependencies: ["Compression"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KafkaCodecGeneratorTests",
+            dependencies: ["KafkaCodecGenerator"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
