@@ -49,12 +49,13 @@ interop-test: build-release
 generate:
 	$(SWIFT) run generate-kafka-codec --schemas $(SCHEMAS) --error-codes $(ERROR_CODES)
 
-## Runs the request-decoder fuzzer (libFuzzer); FUZZ_SECONDS bounds the run.
+## Runs the request-decoder fuzzer (libFuzzer, AddressSanitizer); FUZZ_SECONDS bounds the run.
 FUZZ_SECONDS ?= 600
 fuzz: deps
-	$(SWIFT) build -c release --product fuzz-kafka-request-decoder -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --scratch-path .build-fuzz
+	$(SWIFT) build --package-path Fuzz -c release -Xswiftc -sanitize=fuzzer,address
 	mkdir -p Fuzz/corpus
-	.build-fuzz/release/fuzz-kafka-request-decoder Fuzz/corpus Tests/KafkaProtocolTests/Fixtures/captured -max_total_time=$(FUZZ_SECONDS) -max_len=65536
+	Fuzz/.build/release/FuzzKafkaRequestDecoder Fuzz/corpus Tests/KafkaProtocolTests/Fixtures/captured \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1
 
 ## Micro benchmarks (package-benchmark).
 bench: deps

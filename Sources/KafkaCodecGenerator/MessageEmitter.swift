@@ -316,8 +316,9 @@ struct MessageEmitter {
                         return
                     }
                     body.line("let taggedFieldCount: Int = try buffer.readKafkaTaggedFieldCount(field: \(structLiteral))")
+                    body.line("var previousTag: Int64 = -1")
                     try body.block("for _ in 0..<taggedFieldCount") { body in
-                        body.line("let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: \(structLiteral))")
+                        body.line("let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: \(structLiteral), previousTag: &previousTag)")
                         body.line("switch taggedField.tag {")
                         for plan in taggedPlans {
                             let guardText = plan.tagged.condition(within: plan.context).map { " where \($0)" } ?? ""

@@ -14,7 +14,7 @@ enum SwiftNames {
     /// Names the generated code uses for its own locals and members; a schema field may not take them.
     /// (`self.` and `value.` prefixes keep fields such as `version` and `value` apart from the locals.)
     static let reserved: Set<String> = [
-        "buffer", "flexible", "taggedFields", "taggedField", "taggedData", "taggedFieldCount",
+        "buffer", "flexible", "taggedFields", "taggedField", "taggedData", "taggedFieldCount", "previousTag",
         "unknownTaggedFields", "elementBuffer", "element", "generator", "elementGenerator", "present",
     ]
 

@@ -117,6 +117,21 @@ import Testing
         #expect(error.apiKey == 18)
     }
 
+    /// Found by the fuzzer: repeated or descending tags decoded, but re-encoding sorted them into a different
+    /// value. Tags must ascend strictly.
+    @Test func taggedFieldsMustAscend() throws {
+        let duplicate = try #require(decodeError(hex("0016 0002 00000096 0001 \"x\" 02 00 00 00 00  00 00007530 00")))
+        #expect(duplicate.field == "RequestHeader")
+        #expect(duplicate.problem == .invalidValue("tagged field 0 follows tag 0; tags must ascend"))
+        let descending = try #require(decodeError(hex("0012 0003 00000001 0001 \"x\" 00  01 01 02 07 00 03 00")))
+        #expect(descending.field == "ApiVersionsRequest")
+        #expect(descending.apiKey == 18)
+        var ascending = hex("0012 0003 00000001 0001 \"x\" 00  01 01 02 03 00 07 00")
+        let request = try KafkaRequestFrame.decode(from: &ascending)
+        guard case .apiVersions(let body) = request.body else { Issue.record("not ApiVersions"); return }
+        #expect(body.unknownTaggedFields.map(\.tag) == [3, 7])
+    }
+
     @Test func truncatedHeader() throws {
         let error = try #require(decodeError(hex("00 12")))
         #expect(error.problem == .truncated(neededBytes: 4, availableBytes: 2))

@@ -43,3 +43,22 @@ public func fuzzKafkaRequestDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -
     }
     return 0
 }
+
+/// libFuzzer's driver, linked in by `-sanitize=fuzzer`.
+@_silgen_name("LLVMFuzzerRunDriver")
+func llvmFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+) -> CInt
+
+/// SwiftPM links an executable's entry point under this name (so that tests can import the module);
+/// hand the command line to libFuzzer.
+@_cdecl("FuzzKafkaRequestDecoder_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    return llvmFuzzerRunDriver(&count, &arguments) { data, size in
+        fuzzKafkaRequestDecoder(data, size)
+    }
+}

@@ -256,9 +256,15 @@ extension ByteBuffer {
         return count
     }
 
+    /// Reads one tagged field. Tags must be strictly ascending within a section (`previousTag` starts at -1):
+    /// a duplicate or out-of-order tag would make the value ambiguous, so it is refused.
     @inlinable
-    public mutating func readKafkaTaggedField(field: StaticString) throws(KafkaDecodingError) -> KafkaTaggedField {
+    public mutating func readKafkaTaggedField(field: StaticString, previousTag: inout Int64) throws(KafkaDecodingError) -> KafkaTaggedField {
         let tag = try self.readKafkaUnsignedVarint(field: field)
+        guard Int64(tag) > previousTag else {
+            throw KafkaDecodingError(field, .invalidValue("tagged field \(tag) follows tag \(previousTag); tags must ascend"))
+        }
+        previousTag = Int64(tag)
         let size = Int(try self.readKafkaUnsignedVarint(field: field))
         let data = try self.readKafkaSlice(length: size, field: field)
         return KafkaTaggedField(tag: tag, data: data)
@@ -271,8 +277,9 @@ extension ByteBuffer {
         if count == 0 { return [] }
         var fields: [KafkaTaggedField] = []
         fields.reserveCapacity(count)
+        var previousTag: Int64 = -1
         for _ in 0..<count {
-            fields.append(try self.readKafkaTaggedField(field: field))
+            fields.append(try self.readKafkaTaggedField(field: field, previousTag: &previousTag))
         }
         return fields
     }

@@ -61,8 +61,9 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
         }
         if flexible {
             let taggedFieldCount: Int = try buffer.readKafkaTaggedFieldCount(field: "ApiVersionsResponse")
+            var previousTag: Int64 = -1
             for _ in 0..<taggedFieldCount {
-                let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "ApiVersionsResponse")
+                let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "ApiVersionsResponse", previousTag: &previousTag)
                 switch taggedField.tag {
                 case 0 where version >= 3:
                     var taggedData: ByteBuffer = taggedField.data

@@ -126,8 +126,9 @@ extension CreateTopicsResponse {
             }
             if flexible {
                 let taggedFieldCount: Int = try buffer.readKafkaTaggedFieldCount(field: "CreateTopicsResponse.CreatableTopicResult")
+                var previousTag: Int64 = -1
                 for _ in 0..<taggedFieldCount {
-                    let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "CreateTopicsResponse.CreatableTopicResult")
+                    let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "CreateTopicsResponse.CreatableTopicResult", previousTag: &previousTag)
                     switch taggedField.tag {
                     case 0 where version >= 5:
                         var taggedData: ByteBuffer = taggedField.data

@@ -102,8 +102,9 @@ public struct FetchRequest: KafkaRequestMessage {
         }
         if flexible {
             let taggedFieldCount: Int = try buffer.readKafkaTaggedFieldCount(field: "FetchRequest")
+            var previousTag: Int64 = -1
             for _ in 0..<taggedFieldCount {
-                let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "FetchRequest")
+                let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "FetchRequest", previousTag: &previousTag)
                 switch taggedField.tag {
                 case 0 where version >= 12:
                     var taggedData: ByteBuffer = taggedField.data
@@ -326,8 +327,9 @@ extension FetchRequest {
             self.partitionMaxBytes = try buffer.readKafkaInt32(field: "FetchRequest.FetchPartition.PartitionMaxBytes")
             if flexible {
                 let taggedFieldCount: Int = try buffer.readKafkaTaggedFieldCount(field: "FetchRequest.FetchPartition")
+                var previousTag: Int64 = -1
                 for _ in 0..<taggedFieldCount {
-                    let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "FetchRequest.FetchPartition")
+                    let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "FetchRequest.FetchPartition", previousTag: &previousTag)
                     switch taggedField.tag {
                     case 0 where version == 17:
                         var taggedData: ByteBuffer = taggedField.data

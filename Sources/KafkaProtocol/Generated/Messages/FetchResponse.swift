@@ -58,8 +58,9 @@ public struct FetchResponse: KafkaResponseMessage {
         }
         if flexible {
             let taggedFieldCount: Int = try buffer.readKafkaTaggedFieldCount(field: "FetchResponse")
+            var previousTag: Int64 = -1
             for _ in 0..<taggedFieldCount {
-                let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "FetchResponse")
+                let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "FetchResponse", previousTag: &previousTag)
                 switch taggedField.tag {
                 case 0 where version >= 16:
                     var taggedData: ByteBuffer = taggedField.data
@@ -242,8 +243,9 @@ extension FetchResponse {
             self.records = try buffer.readKafkaNullableBytes(compact: flexible, field: "FetchResponse.PartitionData.Records")
             if flexible {
                 let taggedFieldCount: Int = try buffer.readKafkaTaggedFieldCount(field: "FetchResponse.PartitionData")
+                var previousTag: Int64 = -1
                 for _ in 0..<taggedFieldCount {
-                    let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "FetchResponse.PartitionData")
+                    let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "FetchResponse.PartitionData", previousTag: &previousTag)
                     switch taggedField.tag {
                     case 0 where version >= 12:
                         var taggedData: ByteBuffer = taggedField.data

@@ -44,8 +44,9 @@ public struct ProduceResponse: KafkaResponseMessage {
         }
         if flexible {
             let taggedFieldCount: Int = try buffer.readKafkaTaggedFieldCount(field: "ProduceResponse")
+            var previousTag: Int64 = -1
             for _ in 0..<taggedFieldCount {
-                let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "ProduceResponse")
+                let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "ProduceResponse", previousTag: &previousTag)
                 switch taggedField.tag {
                 case 0 where version >= 10:
                     var taggedData: ByteBuffer = taggedField.data
@@ -192,8 +193,9 @@ extension ProduceResponse {
             }
             if flexible {
                 let taggedFieldCount: Int = try buffer.readKafkaTaggedFieldCount(field: "ProduceResponse.PartitionProduceResponse")
+                var previousTag: Int64 = -1
                 for _ in 0..<taggedFieldCount {
-                    let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "ProduceResponse.PartitionProduceResponse")
+                    let taggedField: KafkaTaggedField = try buffer.readKafkaTaggedField(field: "ProduceResponse.PartitionProduceResponse", previousTag: &previousTag)
                     switch taggedField.tag {
                     case 0 where version >= 10:
                         var taggedData: ByteBuffer = taggedField.data

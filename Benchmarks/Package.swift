@@ -1,0 +1,28 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Micro benchmarks (ordo-one package-benchmark). Run from the repository root with `make bench`, or
+// `swift package --package-path Benchmarks benchmark`. A separate package so that the main build does not
+// pull in the benchmark harness.
+let package = Package(
+    name: "tributary-benchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "tributary", path: ".."),
+        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "CodecBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "KafkaProtocol", package: "tributary"),
+                .product(name: "Compression", package: "tributary"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/CodecBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+    ]
+)
