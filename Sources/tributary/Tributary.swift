@@ -1,8 +1,11 @@
 import ArgumentParser
+import Foundation
 import KafkaProtocol
+import Logging
+import TributaryServer
 
 @main
-struct Tributary: ParsableCommand {
+struct Tributary: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tributary",
         abstract: "A Kafka-wire-compatible log server with an MQTT broker alongside.",
@@ -12,23 +15,70 @@ struct Tributary: ParsableCommand {
     )
 }
 
-/// Starts the server. The Kafka listener is not built yet; until it is, `serve` prints the configuration it
-/// would use and exits with an error instead of pretending to serve.
-struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Start the server.")
+/// `tributary serve`: every setting can come from a flag, an environment variable (TRIBUTARY_ + the flag
+/// name in capitals, dashes as underscores) or the YAML file given with --config; flags win, then the
+/// environment, then the file.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start the server.",
+        discussion: ServerConfiguration.settings.map { "  \($0.name): \($0.help)" }.joined(separator: "\n")
+    )
 
-    @Option(help: "Data directory.")
-    var data: String = "./data"
+    @Option(help: "YAML config file whose keys are the flag names (environment: TRIBUTARY_CONFIG).")
+    var config: String?
 
-    @Option(name: .customLong("kafka-listen"), help: "Kafka listener address, HOST:PORT.")
-    var kafkaListen: String = "0.0.0.0:9092"
+    @Option(help: "Data directory.") var data: String?
+    @Option(name: .customLong("kafka-listen"), help: "Kafka listener, HOST:PORT.") var kafkaListen: String?
+    @Option(help: "Kafka address advertised to clients, HOST:PORT.") var advertised: String?
+    @Option(name: .customLong("node-id"), help: "Broker id.") var nodeId: String?
+    @Option(name: .customLong("default-partitions"), help: "Partitions of auto-created topics.") var defaultPartitions: String?
+    @Option(name: .customLong("auto-create-topics"), help: "true or false.") var autoCreateTopics: String?
+    @Option(name: .customLong("max-request-bytes"), help: "Largest Kafka request.") var maxRequestBytes: String?
+    @Option(name: .customLong("connections-max-idle-ms"), help: "Idle connection timeout.") var connectionsMaxIdleMs: String?
+    @Option(name: .customLong("log-level"), help: "trace ... critical.") var logLevel: String?
+    @Option(name: .customLong("flush-policy"), help: "every-write, interval:MS or os.") var flushPolicy: String?
+    @Option(name: .customLong("log-segment-bytes"), help: "Segment size.") var logSegmentBytes: String?
+    @Option(name: .customLong("log-segment-ms"), help: "Segment age before rolling.") var logSegmentMs: String?
+    @Option(name: .customLong("log-retention-ms"), help: "Retention time (-1: forever).") var logRetentionMs: String?
+    @Option(name: .customLong("log-retention-bytes"), help: "Retention size per partition (-1: none).") var logRetentionBytes: String?
+    @Option(name: .customLong("log-retention-check-interval-ms"), help: "How often retention runs.") var logRetentionCheckIntervalMs: String?
+    @Option(name: .customLong("checkpoint-interval-ms"), help: "How often recovery points are checkpointed.") var checkpointIntervalMs: String?
 
-    func run() throws {
-        print("tributary configuration:")
-        print("  data directory: \(data)")
-        print("  kafka listener: \(kafkaListen)")
-        print("  kafka APIs known to the codec: \(KafkaApiKey.allCases.count)")
-        throw ValidationError("the Kafka server is not implemented yet; nothing is listening")
+    var flags: [String: String] {
+        let pairs: [(String, String?)] = [
+            ("data", data), ("kafka-listen", kafkaListen), ("advertised", advertised), ("node-id", nodeId),
+            ("default-partitions", defaultPartitions), ("auto-create-topics", autoCreateTopics),
+            ("max-request-bytes", maxRequestBytes), ("connections-max-idle-ms", connectionsMaxIdleMs),
+            ("log-level", logLevel), ("flush-policy", flushPolicy), ("log-segment-bytes", logSegmentBytes),
+            ("log-segment-ms", logSegmentMs), ("log-retention-ms", logRetentionMs), ("log-retention-bytes", logRetentionBytes),
+            ("log-retention-check-interval-ms", logRetentionCheckIntervalMs), ("checkpoint-interval-ms", checkpointIntervalMs),
+        ]
+        var result: [String: String] = [:]
+        for (name, value) in pairs { if let value { result[name] = value } }
+        return result
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let configuration: ServerConfiguration
+        do {
+            configuration = try ServerConfiguration.resolve(configFile: config ?? environment["TRIBUTARY_CONFIG"], environment: environment, flags: flags)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tributary")
+        do {
+            try await TributaryServer.run(configuration: configuration, logger: logger)
+        } catch {
+            logger.critical("tributary failed", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
     }
 }
 

@@ -1,0 +1,252 @@
+import Foundation
+public import KafkaProtocol
+import LogStore
+public import Logging
+import NIOConcurrencyHelpers
+
+/// A topic as the broker knows it: a stable id, a partition count and the configs set on it.
+public struct TopicMetadata: Sendable, Equatable {
+    public var name: String
+    public var topicId: KafkaUUID
+    public var partitionCount: Int32
+    /// Only the configs set explicitly on the topic; the rest come from broker defaults.
+    public var configs: [String: String]
+
+    public init(name: String, topicId: KafkaUUID, partitionCount: Int32, configs: [String: String]) {
+        self.name = name
+        self.topicId = topicId
+        self.partitionCount = partitionCount
+        self.configs = configs
+    }
+
+    /// Kafka treats `__`-prefixed topics (offsets, transactions, and here MQTT state) as internal.
+    public var isInternal: Bool { name.hasPrefix("__") }
+}
+
+public enum TopicError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidName(String, reason: String)
+    case alreadyExists(String)
+    case unknownTopic(String)
+    case invalidPartitions(String)
+    case invalidReplicationFactor(String)
+    case invalidConfig(String)
+    case storage(String)
+
+    public var errorCode: KafkaErrorCode {
+        switch self {
+        case .invalidName: return .invalidTopicException
+        case .alreadyExists: return .topicAlreadyExists
+        case .unknownTopic: return .unknownTopicOrPartition
+        case .invalidPartitions: return .invalidPartitions
+        case .invalidReplicationFactor: return .invalidReplicationFactor
+        case .invalidConfig: return .invalidConfig
+        case .storage: return .kafkaStorageError
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .invalidName(let name, let reason): return "Topic name '\(name)' is illegal: \(reason)"
+        case .alreadyExists(let name): return "Topic '\(name)' already exists."
+        case .unknownTopic(let name): return "Topic '\(name)' does not exist."
+        case .invalidPartitions(let why): return why
+        case .invalidReplicationFactor(let why): return why
+        case .invalidConfig(let why): return why
+        case .storage(let why): return why
+        }
+    }
+}
+
+/// The topics of this broker, persisted in `topics.json` in the data directory (written atomically).
+///
+/// Sendable: state is guarded by `lock`; writes to the file happen under it, so the file always matches
+/// some state the registry held.
+public final class TopicRegistry: @unchecked Sendable {
+    public static let fileName = "topics.json"
+    public static let maximumNameLength = 249
+
+    let path: String
+    let logger: Logger
+    private let lock = NIOLock()
+    private var topicsByName: [String: TopicMetadata] = [:]
+    private var namesById: [KafkaUUID: String] = [:]
+
+    public init(dataDirectory: String, logger: Logger) {
+        self.path = dataDirectory + "/" + Self.fileName
+        self.logger = logger
+    }
+
+    struct Stored: Codable {
+        struct Topic: Codable {
+            var name: String
+            var id: String
+            var partitions: Int32
+            var configs: [String: String]
+        }
+
+        var version: Int
+        var topics: [Topic]
+    }
+
+    /// Reads the registry; a missing file is an empty registry, a damaged one is an error (starting with no
+    /// topics would orphan their data).
+    public func load() throws(TopicError) {
+        guard FileSystem.exists(path) else { return }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readAll(path)
+        } catch {
+            throw .storage("cannot read \(path): \(error)")
+        }
+        let stored: Stored
+        do {
+            stored = try JSONDecoder().decode(Stored.self, from: Data(bytes))
+        } catch {
+            throw .storage("\(path) is damaged: \(error)")
+        }
+        var byName: [String: TopicMetadata] = [:]
+        var byId: [KafkaUUID: String] = [:]
+        for topic in stored.topics {
+            guard let id = KafkaUUID(topic.id) else { throw .storage("\(path): topic \(topic.name) has an invalid id \(topic.id)") }
+            byName[topic.name] = TopicMetadata(name: topic.name, topicId: id, partitionCount: topic.partitions, configs: topic.configs)
+            byId[id] = topic.name
+        }
+        lock.withLock {
+            topicsByName = byName
+            namesById = byId
+        }
+    }
+
+    private func persistLocked() throws(TopicError) {
+        let stored = Stored(version: 1, topics: topicsByName.values.sorted { $0.name < $1.name }.map {
+            Stored.Topic(name: $0.name, id: $0.topicId.description, partitions: $0.partitionCount, configs: $0.configs)
+        })
+        let data: Data
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            data = try encoder.encode(stored)
+        } catch {
+            throw .storage("cannot encode the topic registry: \(error)")
+        }
+        do {
+            try FileSystem.writeAtomically(Array(data), to: path)
+        } catch {
+            throw .storage("cannot write \(path): \(error)")
+        }
+    }
+
+    public var allTopics: [TopicMetadata] {
+        lock.withLock { topicsByName.values.sorted { $0.name < $1.name } }
+    }
+
+    public func topic(named name: String) -> TopicMetadata? {
+        lock.withLock { topicsByName[name] }
+    }
+
+    public func topic(id: KafkaUUID) -> TopicMetadata? {
+        lock.withLock { namesById[id].flatMap { topicsByName[$0] } }
+    }
+
+    /// Kafka's rules: 1 to 249 characters of ASCII letters, digits, '.', '_' and '-', and not "." or "..".
+    public static func validateName(_ name: String) throws(TopicError) {
+        if name.isEmpty { throw .invalidName(name, reason: "the empty string is not allowed") }
+        if name == "." || name == ".." { throw .invalidName(name, reason: "'.' and '..' are not allowed") }
+        if name.utf8.count > maximumNameLength {
+            throw .invalidName(name, reason: "it is longer than \(maximumNameLength) characters")
+        }
+        for scalar in name.unicodeScalars {
+            let ok = (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || (scalar >= "0" && scalar <= "9")
+                || scalar == "." || scalar == "_" || scalar == "-"
+            if !ok { throw .invalidName(name, reason: "it contains a character other than ASCII alphanumerics, '.', '_' and '-'") }
+        }
+    }
+
+    /// Records a new topic. Validates the name (including Kafka's '.'/'_' collision rule), partitions and
+    /// configs; `validateOnly` checks without recording.
+    public func create(name: String, partitions: Int32, configs: [String: String], validateOnly: Bool = false) throws(TopicError) -> TopicMetadata {
+        try Self.validateName(name)
+        guard partitions > 0 else { throw .invalidPartitions("Number of partitions must be larger than 0.") }
+        guard partitions <= 100_000 else { throw .invalidPartitions("Number of partitions \(partitions) exceeds the limit of 100000.") }
+        if let problem = TopicConfigs.problem(with: configs) { throw .invalidConfig(problem) }
+        return try lock.withTypedLock { () throws(TopicError) -> TopicMetadata in
+            if topicsByName[name] != nil { throw .alreadyExists(name) }
+            let normalized = name.replacingOccurrences(of: ".", with: "_")
+            if let clash = topicsByName.keys.first(where: { $0.replacingOccurrences(of: ".", with: "_") == normalized }) {
+                throw .invalidName(name, reason: "it collides with existing topic \(clash) ('.' and '_' may collide in metric names)")
+            }
+            var id = KafkaUUID.random()
+            while namesById[id] != nil { id = KafkaUUID.random() }
+            let topic = TopicMetadata(name: name, topicId: id, partitionCount: partitions, configs: configs)
+            if validateOnly { return topic }
+            topicsByName[name] = topic
+            namesById[id] = name
+            do throws(TopicError) {
+                try persistLocked()
+            } catch {
+                topicsByName[name] = nil
+                namesById[id] = nil
+                throw error
+            }
+            logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)", "topicId": "\(id)"])
+            return topic
+        }
+    }
+
+    public func delete(name: String) throws(TopicError) -> TopicMetadata {
+        try lock.withTypedLock { () throws(TopicError) -> TopicMetadata in
+            guard let topic = topicsByName.removeValue(forKey: name) else { throw .unknownTopic(name) }
+            namesById[topic.topicId] = nil
+            do throws(TopicError) {
+                try persistLocked()
+            } catch {
+                topicsByName[name] = topic
+                namesById[topic.topicId] = name
+                throw error
+            }
+            logger.info("deleted topic", metadata: ["topic": "\(name)", "topicId": "\(topic.topicId)"])
+            return topic
+        }
+    }
+
+    public func setPartitionCount(name: String, count: Int32, validateOnly: Bool) throws(TopicError) -> TopicMetadata {
+        try lock.withTypedLock { () throws(TopicError) -> TopicMetadata in
+            guard var topic = topicsByName[name] else { throw .unknownTopic(name) }
+            guard count > topic.partitionCount else {
+                throw .invalidPartitions("Topic currently has \(topic.partitionCount) partitions, which is higher than the requested \(count).")
+            }
+            guard count <= 100_000 else { throw .invalidPartitions("Number of partitions \(count) exceeds the limit of 100000.") }
+            let previous = topic
+            topic.partitionCount = count
+            if validateOnly { return topic }
+            topicsByName[name] = topic
+            do throws(TopicError) {
+                try persistLocked()
+            } catch {
+                topicsByName[name] = previous
+                throw error
+            }
+            logger.info("added partitions", metadata: ["topic": "\(name)", "partitions": "\(count)"])
+            return topic
+        }
+    }
+
+    /// Replaces a topic's explicit configs.
+    public func setConfigs(name: String, configs: [String: String], validateOnly: Bool) throws(TopicError) -> TopicMetadata {
+        if let problem = TopicConfigs.problem(with: configs) { throw .invalidConfig(problem) }
+        return try lock.withTypedLock { () throws(TopicError) -> TopicMetadata in
+            guard var topic = topicsByName[name] else { throw .unknownTopic(name) }
+            let previous = topic
+            topic.configs = configs
+            if validateOnly { return topic }
+            topicsByName[name] = topic
+            do throws(TopicError) {
+                try persistLocked()
+            } catch {
+                topicsByName[name] = previous
+                throw error
+            }
+            return topic
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+
+/// What a handler hands back: when the next request on the connection may start, and the encoded response
+/// (nil for a Produce with acks=0, which gets none).
+struct StartedRequest {
+    var ready: EventLoopFuture<Void>
+    var response: EventLoopFuture<ByteBuffer>?
+}
+
+enum DispatchOutcome {
+    case started(StartedRequest)
+    /// The request cannot be answered: Apache Kafka closes the connection in these cases.
+    case close(String)
+}
+
+/// Everything a handler needs about the request it serves.
+struct RequestContext {
+    var header: RequestHeader
+    var broker: Broker
+    var eventLoop: any EventLoop
+    var logger: Logger
+
+    var version: Int16 { header.requestApiVersion }
+
+    /// Encodes a response future into the frame to write.
+    func encode<Response: KafkaResponseMessage>(_ response: EventLoopFuture<Response>) -> EventLoopFuture<ByteBuffer> {
+        let correlationId = header.correlationId
+        let version = self.version
+        return response.flatMapThrowing { body in
+            var buffer = ByteBuffer()
+            try KafkaResponseFrame.encode(body, correlationId: correlationId, version: version, into: &buffer)
+            return buffer
+        }
+    }
+
+    /// A request whose response is its only effect: the next request waits for it, as on Apache Kafka.
+    func serial<Response: KafkaResponseMessage>(_ response: EventLoopFuture<Response>) -> StartedRequest {
+        let encoded = encode(response)
+        return StartedRequest(ready: encoded.map { _ in }.recover { _ in }, response: encoded)
+    }
+
+    func serial<Response: KafkaResponseMessage>(_ response: Response) -> StartedRequest {
+        serial(eventLoop.makeSucceededFuture(response))
+    }
+}
+
+/// Which APIs this broker implements, at which versions, and which handler serves each.
+enum ApiDispatcher {
+    /// The versions advertised in ApiVersions. Requests outside them close the connection (except
+    /// ApiVersions itself, answered per KIP-511).
+    static let supportedVersions: [(KafkaApiKey, ClosedRange<Int16>)] = [
+        (.produce, 0...11),
+        (.fetch, 4...17),
+        (.listOffsets, 0...9),
+        (.metadata, 0...12),
+        (.apiVersions, 0...4),
+        (.createTopics, 0...7),
+        (.deleteTopics, 0...6),
+        (.deleteRecords, 0...2),
+        (.offsetForLeaderEpoch, 0...4),
+        (.describeConfigs, 0...4),
+        (.alterConfigs, 0...2),
+        (.describeLogDirs, 0...4),
+        (.createPartitions, 0...3),
+        (.incrementalAlterConfigs, 0...1),
+        (.describeCluster, 0...1),
+        (.describeTopicPartitions, 0...0),
+    ]
+
+    static let supportedByKey: [KafkaApiKey: ClosedRange<Int16>] = Dictionary(uniqueKeysWithValues: supportedVersions)
+
+    static func start(frame: ByteBuffer, broker: Broker, eventLoop: any EventLoop, logger: Logger) -> DispatchOutcome {
+        var frame = frame
+        let header: RequestHeader
+        do {
+            header = try KafkaRequestFrame.decodeHeader(from: &frame)
+        } catch {
+            return .close("unreadable request header: \(error)")
+        }
+        var logger = logger
+        logger[metadataKey: "correlationId"] = "\(header.correlationId)"
+        guard let apiKey = KafkaApiKey(rawValue: header.requestApiKey), let versions = supportedByKey[apiKey] else {
+            let name = KafkaApiKey(rawValue: header.requestApiKey)?.name ?? "unknown"
+            return .close("request for api key \(header.requestApiKey) (\(name)) version \(header.requestApiVersion), which this broker does not implement")
+        }
+        logger[metadataKey: "api"] = "\(apiKey.name)v\(header.requestApiVersion)"
+        let context = RequestContext(header: header, broker: broker, eventLoop: eventLoop, logger: logger)
+        guard versions.contains(header.requestApiVersion) else {
+            if apiKey == .apiVersions {
+                // KIP-511: answer with the full key list in a v0 body so that the client can pick a version.
+                logger.info("ApiVersions version \(header.requestApiVersion) is newer than supported; answering with v0")
+                var v0 = context
+                v0.header.requestApiVersion = 0
+                return .started(v0.serial(ApiVersionsHandler.unsupportedVersionResponse()))
+            }
+            return .close("\(apiKey.name) version \(header.requestApiVersion) is not supported (supported: \(versions.lowerBound)-\(versions.upperBound))")
+        }
+        let body: KafkaRequest
+        do {
+            body = try KafkaRequestFrame.decodeBody(header: header, from: &frame)
+        } catch {
+            return .close("malformed request: \(error)")
+        }
+        switch body {
+        case .apiVersions(let request): return .started(ApiVersionsHandler.handle(request, context: context))
+        case .metadata(let request): return .started(MetadataHandler.handle(request, context: context))
+        case .produce(let request): return .started(ProduceHandler.handle(request, context: context))
+        case .fetch(let request): return .started(FetchHandler.handle(request, context: context))
+        case .listOffsets(let request): return .started(ListOffsetsHandler.handle(request, context: context))
+        case .createTopics(let request): return .started(CreateTopicsHandler.handle(request, context: context))
+        case .deleteTopics(let request): return .started(DeleteTopicsHandler.handle(request, context: context))
+        case .createPartitions(let request): return .started(CreatePartitionsHandler.handle(request, context: context))
+        case .deleteRecords(let request): return .started(DeleteRecordsHandler.handle(request, context: context))
+        case .describeConfigs(let request): return .started(DescribeConfigsHandler.handle(request, context: context))
+        case .alterConfigs(let request): return .started(AlterConfigsHandler.handle(request, context: context))
+        case .incrementalAlterConfigs(let request): return .started(IncrementalAlterConfigsHandler.handle(request, context: context))
+        case .describeCluster(let request): return .started(DescribeClusterHandler.handle(request, context: context))
+        case .describeLogDirs(let request): return .started(DescribeLogDirsHandler.handle(request, context: context))
+        case .describeTopicPartitions(let request): return .started(DescribeTopicPartitionsHandler.handle(request, context: context))
+        case .offsetForLeaderEpoch(let request): return .started(OffsetForLeaderEpochHandler.handle(request, context: context))
+        default:
+            // Unreachable while `supportedVersions` and this switch agree; kept total for the compiler.
+            return .close("no handler for \(apiKey.name)")
+        }
+    }
+}

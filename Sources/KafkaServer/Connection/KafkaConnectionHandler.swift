@@ -1,0 +1,137 @@
+import DequeModule
+import KafkaProtocol
+import Logging
+import NIOCore
+
+/// One client connection. Requests are started one at a time in arrival order (so their side effects,
+/// such as appends, happen in that order, as on Apache Kafka), but a request whose handler says it is
+/// "ready" early (a Produce once its batches are queued, a Fetch that is waiting for data) lets the next
+/// one start while its response is still pending. Responses are written strictly in request order.
+/// Reading stops while too many responses are outstanding.
+final class KafkaConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let broker: Broker
+    private var logger: Logger
+    private var waitingFrames: Deque<ByteBuffer> = []
+    private var startingRequest = false
+    /// Responses not yet written, oldest first.
+    private var outstandingResponses = 0
+    private var lastWrite: EventLoopFuture<Void>?
+    private var readHeld = false
+    private var closing = false
+
+    init(broker: Broker, logger: Logger) {
+        self.broker = broker
+        self.logger = logger
+    }
+
+    private var mayRead: Bool {
+        outstandingResponses + waitingFrames.count < broker.configuration.maxInFlightRequestsPerConnection
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let remote = context.remoteAddress {
+            logger[metadataKey: "client"] = "\(remote)"
+        }
+        lastWrite = context.eventLoop.makeSucceededVoidFuture()
+        logger.debug("connection opened")
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        logger.debug("connection closed")
+        closing = true
+        waitingFrames.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        waitingFrames.append(unwrapInboundIn(data))
+        startNextRequest(context: context)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if mayRead {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    private func resumeReadingIfPossible(context: ChannelHandlerContext) {
+        if readHeld && mayRead && !closing {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is InvalidFrameSize {
+            logger.warning("closing connection: \(error)")
+        } else if let decoderError = error as? ByteToMessageDecoderError, case .dataReceivedInErrorState = decoderError {
+            // Already reported; the connection is closing.
+        } else {
+            logger.info("closing connection after an error", metadata: ["error": "\(error)"])
+        }
+        close(context: context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // The half-frame-then-silence case lands here too.
+            logger.info("closing idle connection", metadata: ["idleMilliseconds": "\(broker.configuration.connectionsMaxIdleMilliseconds)"])
+            close(context: context)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func close(context: ChannelHandlerContext) {
+        guard !closing else { return }
+        closing = true
+        waitingFrames.removeAll()
+        context.close(promise: nil)
+    }
+
+    private func startNextRequest(context: ChannelHandlerContext) {
+        guard !startingRequest, !closing, let frame = waitingFrames.popFirst() else { return }
+        startingRequest = true
+        let outcome = ApiDispatcher.start(frame: frame, broker: broker, eventLoop: context.eventLoop, logger: logger)
+        switch outcome {
+        case .close(let reason):
+            logger.warning("closing connection: \(reason)")
+            startingRequest = false
+            close(context: context)
+            return
+        case .started(let started):
+            if let response = started.response {
+                outstandingResponses += 1
+                let previous = lastWrite ?? context.eventLoop.makeSucceededVoidFuture()
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                lastWrite = previous.flatMap { response.hop(to: context.eventLoop) }.map { buffer in
+                    let (handler, context) = loopBound.value
+                    handler.outstandingResponses -= 1
+                    if !handler.closing {
+                        context.writeAndFlush(handler.wrapOutboundOut(buffer), promise: nil)
+                    }
+                    handler.resumeReadingIfPossible(context: context)
+                }.flatMapErrorThrowing { error in
+                    let (handler, context) = loopBound.value
+                    handler.logger.error("a request failed without a response; closing the connection", metadata: ["error": "\(error)"])
+                    handler.close(context: context)
+                }
+            }
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            started.ready.hop(to: context.eventLoop).whenComplete { _ in
+                let (handler, context) = loopBound.value
+                handler.startingRequest = false
+                handler.resumeReadingIfPossible(context: context)
+                handler.startNextRequest(context: context)
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+// CreatePartitions (key 37), versions 0-3.
+//
+// Behavior: raises a topic's partition count (never lowers it: INVALID_PARTITIONS). Manual assignments,
+// when given, must place each new partition on this broker alone (INVALID_REPLICA_ASSIGNMENT).
+// ValidateOnly checks without changing anything. A topic named twice gets INVALID_REQUEST.
+// Version notes: v2+ flexible.
+
+import Coordinator
+import KafkaProtocol
+import NIOCore
+
+enum CreatePartitionsHandler {
+    static func handle(_ request: CreatePartitionsRequest, context: RequestContext) -> StartedRequest {
+        let broker = context.broker
+        let response = broker.blocking(on: context.eventLoop) { () -> CreatePartitionsResponse in
+            var counts: [String: Int] = [:]
+            for topic in request.topics { counts[topic.name, default: 0] += 1 }
+            var response = CreatePartitionsResponse(throttleTimeMs: 0, results: [])
+            for topic in request.topics {
+                var result = CreatePartitionsResponse.CreatePartitionsTopicResult(name: topic.name, errorCode: 0, errorMessage: nil)
+                if counts[topic.name, default: 0] > 1 {
+                    result.errorCode = KafkaErrorCode.invalidRequest.rawValue
+                    result.errorMessage = "Duplicate topic in request."
+                } else if let assignments = topic.assignments, !assignments.allSatisfy({ $0.brokerIds == [broker.configuration.nodeId] }) {
+                    result.errorCode = KafkaErrorCode.invalidReplicaAssignment.rawValue
+                    result.errorMessage = "Every new partition must be placed on broker \(broker.configuration.nodeId) alone."
+                } else if let existing = broker.topics.topic(named: topic.name), let assignments = topic.assignments, assignments.count != Int(topic.count - existing.partitionCount) {
+                    result.errorCode = KafkaErrorCode.invalidReplicaAssignment.rawValue
+                    result.errorMessage = "Increasing the number of partitions by \(topic.count - existing.partitionCount) but \(assignments.count) assignments provided."
+                } else {
+                    do throws(TopicError) {
+                        _ = try broker.addPartitions(name: topic.name, count: topic.count, validateOnly: request.validateOnly)
+                    } catch {
+                        result.errorCode = error.errorCode.rawValue
+                        result.errorMessage = error.description
+                    }
+                }
+                response.results.append(result)
+            }
+            return response
+        }
+        return context.serial(response)
+    }
+}

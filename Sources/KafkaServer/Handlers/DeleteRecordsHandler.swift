@@ -1,0 +1,52 @@
+// DeleteRecords (key 21), versions 0-2.
+//
+// Behavior: moves each partition's log start offset up to the given offset (-1: the high watermark);
+// whole segments below it are deleted and the new start survives restarts (log-start-offset-checkpoint).
+// An offset above the high watermark gets OFFSET_OUT_OF_RANGE; the answer carries the new low watermark.
+// Version notes: v2+ flexible.
+
+import Coordinator
+import KafkaProtocol
+import LogStore
+import NIOCore
+
+enum DeleteRecordsHandler {
+    static func handle(_ request: DeleteRecordsRequest, context: RequestContext) -> StartedRequest {
+        let broker = context.broker
+        let response = broker.blocking(on: context.eventLoop) { () -> DeleteRecordsResponse in
+            var response = DeleteRecordsResponse(throttleTimeMs: 0, topics: [])
+            var moved = false
+            for topic in request.topics {
+                var topicResult = DeleteRecordsResponse.DeleteRecordsTopicResult(name: topic.name, partitions: [])
+                for partition in topic.partitions {
+                    var result = DeleteRecordsResponse.DeleteRecordsPartitionResult(partitionIndex: partition.partitionIndex, lowWatermark: -1, errorCode: 0)
+                    if let log = broker.log(topic: topic.name, partition: partition.partitionIndex) {
+                        let target = partition.offset == -1 ? log.offsets.highWatermark : partition.offset
+                        do throws(LogError) {
+                            result.lowWatermark = try log.deleteRecords(before: target)
+                            moved = true
+                        } catch {
+                            switch error {
+                            case .offsetOutOfRange: result.errorCode = KafkaErrorCode.offsetOutOfRange.rawValue
+                            default: result.errorCode = KafkaErrorCode.kafkaStorageError.rawValue
+                            }
+                        }
+                    } else {
+                        result.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
+                    }
+                    topicResult.partitions.append(result)
+                }
+                response.topics.append(topicResult)
+            }
+            if moved {
+                do {
+                    try broker.logs.checkpointLogStartOffsets()
+                } catch {
+                    context.logger.error("writing the log start offsets failed", metadata: ["error": "\(error)"])
+                }
+            }
+            return response
+        }
+        return context.serial(response)
+    }
+}

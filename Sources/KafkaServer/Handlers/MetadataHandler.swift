@@ -1,0 +1,92 @@
+// Metadata (key 3), versions 0-12.
+//
+// Behavior: one broker (this one, at the advertised address) leads every partition with leader epoch 0
+// and is its only replica and in-sync replica. Unknown topics are created with the default partition
+// count when auto.create.topics.enable is on and the request allows it (always before v4; the
+// AllowAutoTopicCreation flag from v4); otherwise UNKNOWN_TOPIC_OR_PARTITION. Invalid names get
+// INVALID_TOPIC_EXCEPTION. Topics named by id (v10+) that do not exist get UNKNOWN_TOPIC_ID.
+// Version notes: v0 asks for all topics with an empty list; v1+ with null (and an empty list means none).
+// Authorized operations (v8+) report every operation as allowed: there is no authorizer.
+
+import Coordinator
+import KafkaProtocol
+import NIOCore
+
+enum MetadataHandler {
+    /// Kafka's AclOperation bit field (bit n for operation code n) with every operation that applies to a
+    /// topic (READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), since there is
+    /// no authorizer.
+    static let allTopicOperations: Int32 = [3, 4, 5, 6, 7, 8, 10, 11].reduce(0) { $0 | (1 << $1) }
+    /// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE,
+    /// CREATE_TOKENS, DESCRIBE_TOKENS.
+    static let allClusterOperations: Int32 = [5, 7, 8, 9, 10, 11, 12, 13, 14].reduce(0) { $0 | (1 << $1) }
+
+    static func handle(_ request: MetadataRequest, context: RequestContext) -> StartedRequest {
+        let broker = context.broker
+        let version = context.version
+        let allowAutoCreate = version < 4 || request.allowAutoTopicCreation
+        let requested = request.topics
+        let response = broker.blocking(on: context.eventLoop) { () -> MetadataResponse in
+            var response = MetadataResponse()
+            response.throttleTimeMs = 0
+            response.brokers = [brokerEntry(broker)]
+            response.clusterId = broker.configuration.clusterId
+            response.controllerId = broker.configuration.nodeId
+            response.clusterAuthorizedOperations = request.includeClusterAuthorizedOperations ? allClusterOperations : Int32.min
+            let wantsAll = requested == nil || (version == 0 && requested!.isEmpty)
+            if wantsAll {
+                response.topics = broker.topics.allTopics.map { topicEntry($0, broker: broker, request: request) }
+                return response
+            }
+            for wanted in requested ?? [] {
+                if let name = wanted.name {
+                    response.topics.append(resolve(name: name, allowAutoCreate: allowAutoCreate, broker: broker, request: request, context: context))
+                } else if let topic = broker.topics.topic(id: wanted.topicId) {
+                    response.topics.append(topicEntry(topic, broker: broker, request: request))
+                } else {
+                    response.topics.append(MetadataResponse.MetadataResponseTopic(
+                        errorCode: KafkaErrorCode.unknownTopicId.rawValue, name: nil, topicId: wanted.topicId,
+                        topicAuthorizedOperations: Int32.min))
+                }
+            }
+            return response
+        }
+        return context.serial(response)
+    }
+
+    static func resolve(name: String, allowAutoCreate: Bool, broker: Broker, request: MetadataRequest, context: RequestContext) -> MetadataResponse.MetadataResponseTopic {
+        do throws(TopicError) {
+            try TopicRegistry.validateName(name)
+            if let topic = try broker.topicCreatingIfAllowed(name, allowed: allowAutoCreate) {
+                return topicEntry(topic, broker: broker, request: request)
+            }
+            return MetadataResponse.MetadataResponseTopic(errorCode: KafkaErrorCode.unknownTopicOrPartition.rawValue, name: name, topicAuthorizedOperations: Int32.min)
+        } catch {
+            if case .storage = error {
+                context.logger.error("auto-creating a topic failed", metadata: ["topic": "\(name)", "error": "\(error)"])
+            }
+            return MetadataResponse.MetadataResponseTopic(errorCode: error.errorCode.rawValue, name: name, topicAuthorizedOperations: Int32.min)
+        }
+    }
+
+    static func brokerEntry(_ broker: Broker) -> MetadataResponse.MetadataResponseBroker {
+        MetadataResponse.MetadataResponseBroker(
+            nodeId: broker.configuration.nodeId, host: broker.configuration.advertisedHost,
+            port: broker.configuration.advertisedPort, rack: broker.configuration.rack)
+    }
+
+    static func topicEntry(_ topic: TopicMetadata, broker: Broker, request: MetadataRequest) -> MetadataResponse.MetadataResponseTopic {
+        let node = broker.configuration.nodeId
+        let partitions = (0..<topic.partitionCount).map { index -> MetadataResponse.MetadataResponsePartition in
+            let online = broker.log(topic: topic.name, partition: index) != nil
+            return MetadataResponse.MetadataResponsePartition(
+                errorCode: online ? KafkaErrorCode.noError.rawValue : KafkaErrorCode.kafkaStorageError.rawValue,
+                partitionIndex: index, leaderId: online ? node : -1, leaderEpoch: 0,
+                replicaNodes: [node], isrNodes: online ? [node] : [], offlineReplicas: online ? [] : [node])
+        }
+        return MetadataResponse.MetadataResponseTopic(
+            errorCode: KafkaErrorCode.noError.rawValue, name: topic.name, topicId: topic.topicId, isInternal: topic.isInternal,
+            partitions: partitions,
+            topicAuthorizedOperations: request.includeTopicAuthorizedOperations ? allTopicOperations : Int32.min)
+    }
+}

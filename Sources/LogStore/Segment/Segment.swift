@@ -1,0 +1,296 @@
+import KafkaProtocol
+import NIOCore
+
+/// One segment of a partition log: `<base offset>.log` with its `.index` and `.timeindex`, named by the
+/// 20-digit base offset as Kafka names them.
+///
+/// Not thread-safe by itself: the owning `PartitionLog` serialises every mutation under its lock. Reads of
+/// bytes below `size` may run concurrently with appends, because bytes once written never change (until a
+/// truncation, which the partition log excludes while it runs).
+final class Segment {
+    let baseOffset: Int64
+    let directory: String
+    let log: LogFile
+    let offsetIndex: OffsetIndex
+    let timeIndex: TimeIndex
+    let indexIntervalBytes: Int
+
+    /// Bytes of whole, valid batches.
+    private(set) var size: Int
+    /// The offset after the last batch's last offset; `baseOffset` while empty.
+    private(set) var nextOffset: Int64
+    /// Largest batch max-timestamp seen, -1 while empty.
+    private(set) var maxTimestamp: Int64 = -1
+    private(set) var offsetOfMaxTimestamp: Int64 = -1
+    private var bytesSinceLastIndexEntry = 0
+    /// Wall-clock milliseconds when the segment was created or, after a restart, when it was opened.
+    let createdAtMilliseconds: Int64
+    /// Bytes appended since the last `flush`.
+    private(set) var hasUnflushedData = false
+
+    static func fileName(_ baseOffset: Int64, _ suffix: String) -> String {
+        let digits = String(baseOffset)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + suffix
+    }
+
+    /// Parses `00000000000000001234.log` into 1234.
+    static func baseOffset(ofLogFile name: String) -> Int64? {
+        guard name.hasSuffix(".log") else { return nil }
+        let digits = name.dropLast(4)
+        guard digits.count == 20, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+        return Int64(digits)
+    }
+
+    private init(baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64) throws(StorageError) {
+        self.baseOffset = baseOffset
+        self.directory = directory
+        self.indexIntervalBytes = indexIntervalBytes
+        self.log = try LogFile(path: directory + "/" + Self.fileName(baseOffset, ".log"))
+        self.offsetIndex = OffsetIndex(file: try LogFile(path: directory + "/" + Self.fileName(baseOffset, ".index")))
+        self.timeIndex = TimeIndex(file: try LogFile(path: directory + "/" + Self.fileName(baseOffset, ".timeindex")))
+        self.size = 0
+        self.nextOffset = baseOffset
+        self.createdAtMilliseconds = nowMilliseconds
+    }
+
+    /// A new, empty segment.
+    static func create(baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64) throws(StorageError) -> Segment {
+        let segment = try Segment(baseOffset: baseOffset, directory: directory, indexIntervalBytes: indexIntervalBytes, nowMilliseconds: nowMilliseconds)
+        try segment.log.truncate(to: 0)
+        try segment.offsetIndex.reset()
+        try segment.timeIndex.reset()
+        return segment
+    }
+
+    /// Opens an existing segment. With `trustContents`, the log and its indexes are taken as written at a
+    /// clean shutdown and only the batches after the last index entry are read (to find the next offset);
+    /// otherwise every batch is verified and the indexes are rebuilt (`recover`).
+    static func open(
+        baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64, trustContents: Bool
+    ) throws(StorageError) -> (segment: Segment, recovery: SegmentRecoveryReport?) {
+        let segment = try Segment(baseOffset: baseOffset, directory: directory, indexIntervalBytes: indexIntervalBytes, nowMilliseconds: nowMilliseconds)
+        let fileSize = try segment.log.size()
+        if trustContents {
+            try segment.offsetIndex.load(logSize: fileSize)
+            try segment.timeIndex.load(maximumRelativeOffset: nil)
+            let start = Int(segment.offsetIndex.lastPosition ?? 0)
+            let report = try segment.scan(from: start, fileSize: fileSize, verifyChecksums: false, rebuildIndexes: false)
+            return (segment, report.truncatedBytes > 0 ? report : nil)
+        }
+        return (segment, try segment.recover(fileSize: fileSize))
+    }
+
+    /// Verifies every batch, truncates at the first invalid byte and rebuilds both indexes.
+    func recover(fileSize: Int? = nil) throws(StorageError) -> SegmentRecoveryReport {
+        let total: Int
+        if let fileSize { total = fileSize } else { total = try log.size() }
+        try offsetIndex.reset()
+        try timeIndex.reset()
+        size = 0
+        nextOffset = baseOffset
+        maxTimestamp = -1
+        offsetOfMaxTimestamp = -1
+        bytesSinceLastIndexEntry = 0
+        return try scan(from: 0, fileSize: total, verifyChecksums: true, rebuildIndexes: true)
+    }
+
+    /// Reads batches from `start` to the end of the file, stopping at the first invalid one and cutting the
+    /// file there. Keeps the in-memory state (size, next offset, timestamps) current as it goes.
+    private func scan(from start: Int, fileSize: Int, verifyChecksums: Bool, rebuildIndexes: Bool) throws(StorageError) -> SegmentRecoveryReport {
+        var position = start
+        var validBatches = 0
+        var problem: String? = nil
+        let chunkBytes = 1 << 20
+        var chunk = ByteBuffer()
+        var chunkStart = position
+        scanning: while position < fileSize {
+            // Make sure the chunk holds at least the batch header at `position`.
+            if position + RecordBatchHeader.size > chunkStart + chunk.readableBytes {
+                chunk = try log.read(at: position, length: min(chunkBytes, fileSize - position))
+                chunkStart = position
+            }
+            let local = chunk.readerIndex + (position - chunkStart)
+            let header: RecordBatchHeader
+            do {
+                header = try RecordBatchHeader(from: chunk, at: local)
+            } catch {
+                problem = error.description
+                break scanning
+            }
+            let total = header.totalSize
+            guard total <= fileSize - position else {
+                problem = "batch at position \(position) declares \(total) bytes, \(fileSize - position) remain"
+                break scanning
+            }
+            guard header.baseOffset >= nextOffset, header.lastOffsetDelta >= 0 else {
+                problem = "batch at position \(position) has offsets \(header.baseOffset)-\(header.lastOffset) after \(nextOffset - 1)"
+                break scanning
+            }
+            guard header.lastOffset - baseOffset <= Int64(UInt32.max) else {
+                problem = "batch at position \(position) has offset \(header.lastOffset), beyond this segment's range"
+                break scanning
+            }
+            if verifyChecksums {
+                let bytes: ByteBuffer
+                if position + total <= chunkStart + chunk.readableBytes {
+                    bytes = chunk.getSlice(at: local, length: total)!
+                } else {
+                    bytes = try log.read(at: position, length: total)
+                }
+                let batch = RecordBatch(header: header, bytes: bytes)
+                do {
+                    try batch.verifyChecksum()
+                } catch {
+                    problem = "batch at position \(position) (offsets \(header.baseOffset)-\(header.lastOffset)): \(error)"
+                    break scanning
+                }
+            }
+            try noteAppended(header: header, position: position, updateIndexes: rebuildIndexes)
+            position += total
+            validBatches += 1
+        }
+        let truncated = fileSize - position
+        if truncated > 0 {
+            try log.truncate(to: position)
+            try offsetIndex.truncate(toPosition: position)
+        }
+        size = position
+        return SegmentRecoveryReport(
+            baseOffset: baseOffset, validBatches: validBatches, truncatedBytes: truncated,
+            truncatedAtPosition: truncated > 0 ? position : nil, nextOffset: nextOffset, problem: truncated > 0 ? problem : nil
+        )
+    }
+
+    /// Updates size, offsets, timestamps and (when the interval has passed) the indexes for a batch
+    /// written at `position`.
+    private func noteAppended(header: RecordBatchHeader, position: Int, updateIndexes: Bool) throws(StorageError) {
+        if header.maxTimestamp > maxTimestamp {
+            maxTimestamp = header.maxTimestamp
+            offsetOfMaxTimestamp = header.lastOffset
+        }
+        if updateIndexes {
+            if bytesSinceLastIndexEntry >= indexIntervalBytes {
+                try offsetIndex.append(relativeOffset: UInt32(header.lastOffset - baseOffset), position: UInt32(position))
+                try timeIndex.maybeAppend(timestamp: maxTimestamp, relativeOffset: UInt32(offsetOfMaxTimestamp - baseOffset))
+                bytesSinceLastIndexEntry = 0
+            }
+            bytesSinceLastIndexEntry += header.totalSize
+        }
+        size = position + header.totalSize
+        nextOffset = header.lastOffset + 1
+    }
+
+    /// Appends one batch whose offsets are already assigned.
+    func append(_ batch: ByteBuffer, header: RecordBatchHeader) throws(StorageError) {
+        precondition(header.baseOffset >= nextOffset, "offsets must increase")
+        let position = size
+        try log.write(batch, at: position)
+        hasUnflushedData = true
+        try noteAppended(header: header, position: position, updateIndexes: true)
+    }
+
+    func flush() throws(StorageError) {
+        guard hasUnflushedData else { return }
+        try log.synchronizeData()
+        hasUnflushedData = false
+    }
+
+    /// Flushes the log and both indexes, as before a segment becomes inactive or at shutdown.
+    func flushAll() throws(StorageError) {
+        try log.synchronizeData()
+        try offsetIndex.file.synchronizeData()
+        try timeIndex.file.synchronizeData()
+        hasUnflushedData = false
+    }
+
+    /// Whether appending `bytes` more would exceed `segmentBytes`, the relative offsets would overflow, or
+    /// the segment is older than `segmentMilliseconds`.
+    func isFull(appending bytes: Int, lastOffset: Int64, segmentBytes: Int, segmentMilliseconds: Int64, nowMilliseconds: Int64) -> Bool {
+        guard size > 0 else { return false }
+        if size + bytes > segmentBytes { return true }
+        if lastOffset - baseOffset > Int64(Int32.max) { return true }
+        if nowMilliseconds - createdAtMilliseconds >= segmentMilliseconds { return true }
+        return false
+    }
+
+    /// The position of the first batch whose last offset is at least `offset`, or nil if none is.
+    func position(ofBatchContaining offset: Int64) throws(StorageError) -> Int? {
+        guard offset < nextOffset else { return nil }
+        var position = offsetIndex.lookup(relativeOffset: UInt32(clamping: max(0, offset - baseOffset)))
+        while position < size {
+            let headerBytes = try log.read(at: position, length: min(RecordBatchHeader.size, size - position))
+            guard let header = try? RecordBatchHeader(from: headerBytes, at: headerBytes.readerIndex) else { return nil }
+            if header.lastOffset >= offset { return position }
+            position += header.totalSize
+        }
+        return nil
+    }
+
+    /// Whole batches starting with the one that holds `offset`, up to `maxBytes` (or one whole batch when
+    /// `minimumOneBatch` and the first is larger), none at or beyond `endOffset`, ending within `limitSize`.
+    func read(from offset: Int64, maxBytes: Int, endOffset: Int64, minimumOneBatch: Bool, limitSize: Int) throws(StorageError) -> ByteBuffer? {
+        guard let start = try position(ofBatchContaining: offset), start < limitSize else { return nil }
+        let available = limitSize - start
+        var chunk = try log.read(at: start, length: min(max(maxBytes, RecordBatchHeader.size), available))
+        var taken = 0
+        while chunk.readableBytes - taken >= RecordBatchHeader.size {
+            guard let header = try? RecordBatchHeader(from: chunk, at: chunk.readerIndex + taken) else { break }
+            if header.baseOffset >= endOffset { break }
+            if taken + header.totalSize > chunk.readableBytes {
+                // The batch does not fit in what was read. The first batch is returned whole when asked to.
+                if taken == 0 && minimumOneBatch && header.totalSize <= available {
+                    chunk = try log.read(at: start, length: header.totalSize)
+                    taken = header.totalSize
+                }
+                break
+            }
+            taken += header.totalSize
+        }
+        guard taken > 0 else { return nil }
+        return chunk.getSlice(at: chunk.readerIndex, length: taken)
+    }
+
+    /// Headers of every batch from `position` on (for timestamp searches and compaction).
+    func batches(from position: Int = 0) throws(StorageError) -> [(position: Int, header: RecordBatchHeader)] {
+        var result: [(Int, RecordBatchHeader)] = []
+        var cursor = position
+        while cursor < size {
+            let bytes = try log.read(at: cursor, length: min(RecordBatchHeader.size, size - cursor))
+            guard let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex) else { break }
+            result.append((cursor, header))
+            cursor += header.totalSize
+        }
+        return result
+    }
+
+    func readBatch(at position: Int, header: RecordBatchHeader) throws(StorageError) -> RecordBatch {
+        RecordBatch(header: header, bytes: try log.read(at: position, length: header.totalSize))
+    }
+
+    /// Removes every batch at or after `offset` (whole batches only: a batch containing `offset` goes too).
+    func truncate(toOffset offset: Int64) throws(StorageError) {
+        guard offset < nextOffset else { return }
+        guard let position = try position(ofBatchContaining: offset) else { return }
+        try log.truncate(to: position)
+        try offsetIndex.truncate(toPosition: position)
+        try timeIndex.truncate(toRelativeOffset: UInt32(clamping: max(0, offset - baseOffset)))
+        // Recompute the tail state from what remains.
+        _ = try recover(fileSize: position)
+    }
+
+    func deleteFiles() throws(StorageError) {
+        for suffix in [".log", ".index", ".timeindex"] {
+            try FileSystem.remove(directory + "/" + Self.fileName(baseOffset, suffix))
+        }
+    }
+}
+
+/// What opening or recovering a segment found.
+public struct SegmentRecoveryReport: Sendable, Equatable {
+    public var baseOffset: Int64
+    public var validBatches: Int
+    public var truncatedBytes: Int
+    public var truncatedAtPosition: Int?
+    public var nextOffset: Int64
+    public var problem: String?
+}
