@@ -1,5 +1,5 @@
 public import Coordinator
-public import KafkaProtocol
+import KafkaProtocol
 public import LogStore
 public import Logging
 import NIOConcurrencyHelpers
@@ -29,6 +29,8 @@ public struct BrokerConfiguration: Sendable {
     public var logDefaults: LogConfig = LogConfig()
     /// `log.retention.check.interval.ms`
     public var retentionCheckIntervalMilliseconds: Int64 = 300_000
+    /// `producer.id.expiration.ms`: producer state of producers silent this long is dropped.
+    public var producerIdExpirationMilliseconds: Int64 = 86_400_000
 
     public init() {}
 }
@@ -42,15 +44,25 @@ public final class Broker: Sendable {
     public let logs: LogManager
     public let threadPool: NIOThreadPool
     public let logger: Logger
+    public let producerIds: ProducerIdManager
+    /// Consumer groups and committed offsets; created with the broker, started by `start`.
+    /// `nonisolated(unsafe)`: assigned exactly once, in `init`, before the broker is shared.
+    public nonisolated(unsafe) private(set) var groupCoordinator: GroupCoordinator! = nil
     /// Serialises topic creation and deletion so that a name is created (with its logs) once.
     private let topicChanges = NIOLock()
+    private let producerStates = NIOLockedValueBox<[TopicPartition: ProducerStateManager]>([:])
 
-    public init(configuration: BrokerConfiguration, topics: TopicRegistry, logs: LogManager, threadPool: NIOThreadPool, logger: Logger) {
+    public init(
+        configuration: BrokerConfiguration, topics: TopicRegistry, logs: LogManager, threadPool: NIOThreadPool,
+        coordinatorEventLoop: any EventLoop, groupSettings: GroupCoordinator.Settings = .init(), logger: Logger
+    ) {
         self.configuration = configuration
         self.topics = topics
         self.logs = logs
         self.threadPool = threadPool
         self.logger = logger
+        self.producerIds = ProducerIdManager(dataDirectory: configuration.dataDirectory)
+        self.groupCoordinator = GroupCoordinator(broker: self, eventLoop: coordinatorEventLoop, settings: groupSettings, logger: logger)
     }
 
     /// Loads the registry, opens (and where needed recovers) every partition log, and removes partition
@@ -67,12 +79,62 @@ public final class Broker: Sendable {
             }
         }
         let reports = try await logs.openAll(wanted)
+        try producerIds.load()
+        for (partition, _, _) in wanted {
+            if let log = logs.log(for: partition) { try attachProducerState(to: log) }
+        }
         let known = Set(wanted.map(\.0))
         for orphan in try logs.partitionDirectoriesOnDisk() where !known.contains(orphan) {
             logger.warning("removing a partition directory no topic owns", metadata: ["directory": "\(orphan.directoryName)"])
             try logs.deleteLog(orphan)
         }
+        try await groupCoordinator.start()
         return reports
+    }
+
+    /// Loads (snapshot plus replay) and attaches the producer state of a partition. Blocking I/O.
+    func attachProducerState(to log: PartitionLog) throws {
+        let manager = ProducerStateManager(topicPartition: log.topicPartition, directory: log.directory)
+        try manager.load(from: log)
+        producerStates.withLockedValue { $0[log.topicPartition] = manager }
+    }
+
+    public func producerState(topic: String, partition: Int32) -> ProducerStateManager? {
+        producerStates.withLockedValue { $0[TopicPartition(topic: topic, partition: partition)] }
+    }
+
+    /// Periodic work beyond the logs' own: producer state snapshots and expiry. Blocking I/O.
+    public func runMaintenance(retention: Bool) {
+        logs.runMaintenance(retention: retention)
+        let now = LogManager.wallClockMilliseconds()
+        let managers = producerStates.withLockedValue { Array($0) }
+        for (partition, manager) in managers {
+            guard let log = logs.log(for: partition) else { continue }
+            let expired = manager.expire(now: now, expirationMilliseconds: configuration.producerIdExpirationMilliseconds)
+            if expired > 0 {
+                logger.debug("expired producer state", metadata: ["partition": "\(partition)", "producers": "\(expired)"])
+            }
+            do {
+                try manager.snapshotIfIdle(log)
+            } catch {
+                logger.error("writing a producer state snapshot failed", metadata: ["partition": "\(partition)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Flushes and closes every log, then snapshots the producer states at the logs' ends.
+    public func shutdown() async {
+        await groupCoordinator.stop()
+        let logsByPartition = Dictionary(uniqueKeysWithValues: logs.allLogs.map { ($0.topicPartition, $0) })
+        logs.shutdown()
+        for (partition, manager) in producerStates.withLockedValue({ Array($0) }) {
+            guard let log = logsByPartition[partition] else { continue }
+            do {
+                try manager.snapshotIfIdle(log)
+            } catch {
+                logger.error("writing a producer state snapshot failed", metadata: ["partition": "\(partition)", "error": "\(error)"])
+            }
+        }
     }
 
     public func logConfig(for topic: TopicMetadata) -> LogConfig {
@@ -93,7 +155,8 @@ public final class Broker: Sendable {
             let config = logConfig(for: topic)
             do {
                 for partition in 0..<partitions {
-                    try logs.openLog(TopicPartition(topic: name, partition: partition), config: config, topicId: topic.topicId)
+                    let (log, _) = try logs.openLog(TopicPartition(topic: name, partition: partition), config: config, topicId: topic.topicId)
+                    try attachProducerState(to: log)
                 }
             } catch {
                 logger.error("creating partition logs failed; removing the topic", metadata: ["topic": "\(name)", "error": "\(error)"])
@@ -122,7 +185,12 @@ public final class Broker: Sendable {
     public func deleteTopic(name: String) throws(TopicError) -> TopicMetadata {
         try topicChanges.withTypedLock { () throws(TopicError) -> TopicMetadata in
             let topic = try topics.delete(name: name)
+            // Committed offsets of the topic go with it (tombstones in __consumer_offsets).
+            groupCoordinator.removeOffsets(ofTopic: name).whenFailure { error in
+                self.logger.error("removing the offsets of a deleted topic failed", metadata: ["topic": "\(name)", "error": "\(error)"])
+            }
             for partition in 0..<topic.partitionCount {
+                _ = producerStates.withLockedValue { $0.removeValue(forKey: TopicPartition(topic: name, partition: partition)) }
                 do {
                     try logs.deleteLog(TopicPartition(topic: name, partition: partition))
                 } catch {
@@ -142,7 +210,8 @@ public final class Broker: Sendable {
             let config = logConfig(for: topic)
             do {
                 for partition in (before?.partitionCount ?? 0)..<count {
-                    try logs.openLog(TopicPartition(topic: name, partition: partition), config: config, topicId: topic.topicId)
+                    let (log, _) = try logs.openLog(TopicPartition(topic: name, partition: partition), config: config, topicId: topic.topicId)
+                    try attachProducerState(to: log)
                 }
             } catch {
                 throw .storage("cannot create the new partition logs of \(name): \(error)")

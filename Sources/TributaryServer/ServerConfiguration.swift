@@ -1,4 +1,5 @@
 import Foundation
+public import KafkaServer
 public import LogStore
 public import Logging
 import Yams
@@ -52,6 +53,7 @@ public struct ServerConfiguration: Sendable {
     public var retentionCheckIntervalMilliseconds: Int64 = 300_000
     /// How often recovery points and log start offsets are checkpointed.
     public var checkpointIntervalMilliseconds: Int64 = 10_000
+    public var groupSettings = GroupCoordinator.Settings()
 
     public init() {}
 
@@ -73,6 +75,11 @@ public struct ServerConfiguration: Sendable {
         ("log-retention-bytes", "Retention size per partition, log.retention.bytes; -1 for none (default -1)."),
         ("log-retention-check-interval-ms", "How often retention runs (default 300000)."),
         ("checkpoint-interval-ms", "How often recovery points are checkpointed (default 10000)."),
+        ("group-min-session-timeout-ms", "Smallest consumer session timeout accepted, group.min.session.timeout.ms (default 6000)."),
+        ("group-max-session-timeout-ms", "Largest consumer session timeout accepted, group.max.session.timeout.ms (default 1800000)."),
+        ("group-initial-rebalance-delay-ms", "How long a new group's first rebalance waits for more members (default 3000)."),
+        ("offsets-topic-partitions", "Partitions of __consumer_offsets, offsets.topic.num.partitions (default 50)."),
+        ("offsets-retention-minutes", "How long offsets of empty groups are kept, offsets.retention.minutes (default 10080)."),
     ]
 
     /// Builds the configuration from a YAML file (optional), environment variables and flags, each a map
@@ -175,6 +182,11 @@ public struct ServerConfiguration: Sendable {
             case "log-retention-bytes": logDefaults.retentionBytes = try integer(name, text, min: -1)
             case "log-retention-check-interval-ms": retentionCheckIntervalMilliseconds = try integer(name, text, min: 1)
             case "checkpoint-interval-ms": checkpointIntervalMilliseconds = try integer(name, text, min: 1)
+            case "group-min-session-timeout-ms": groupSettings.groups.minSessionTimeoutMilliseconds = try integer(name, text, min: 1)
+            case "group-max-session-timeout-ms": groupSettings.groups.maxSessionTimeoutMilliseconds = try integer(name, text, min: 1)
+            case "group-initial-rebalance-delay-ms": groupSettings.groups.initialRebalanceDelayMilliseconds = try integer(name, text, min: 0)
+            case "offsets-topic-partitions": groupSettings.offsetsTopicPartitions = try integer(name, text, min: 1)
+            case "offsets-retention-minutes": groupSettings.offsetsRetentionMilliseconds = try integer(name, text, min: 1) * 60_000
             default:
                 throw ConfigurationError("unknown setting '\(name)'")
             }

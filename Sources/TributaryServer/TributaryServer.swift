@@ -43,7 +43,8 @@ public enum TributaryServer {
         brokerConfiguration.connectionsMaxIdleMilliseconds = configuration.connectionsMaxIdleMilliseconds
         brokerConfiguration.logDefaults = configuration.logDefaults
         brokerConfiguration.retentionCheckIntervalMilliseconds = configuration.retentionCheckIntervalMilliseconds
-        let broker = Broker(configuration: brokerConfiguration, topics: topics, logs: logs, threadPool: threadPool, logger: logger)
+        let broker = Broker(configuration: brokerConfiguration, topics: topics, logs: logs, threadPool: threadPool,
+                            coordinatorEventLoop: group.next(), groupSettings: configuration.groupSettings, logger: logger)
 
         logger.info("starting tributary", metadata: configuration.summary)
         let startedAt = ContinuousClock.now
@@ -63,7 +64,7 @@ public enum TributaryServer {
 
         let listener = KafkaListener(broker: broker, group: group, logger: logger)
         let kafka = KafkaService(listener: listener, address: configuration.kafkaListen)
-        let maintenance = MaintenanceService(logs: logs, configuration: configuration, logger: logger)
+        let maintenance = MaintenanceService(broker: broker, configuration: configuration, logger: logger)
         let services = ServiceGroup(
             configuration: .init(
                 services: [.init(service: kafka), .init(service: maintenance)],
@@ -76,10 +77,10 @@ public enum TributaryServer {
         } catch {
             logger.error("a service failed; shutting down", metadata: ["error": "\(error)"])
             await listener.stop()
-            logs.shutdown()
+            await broker.shutdown()
             throw error
         }
-        logs.shutdown()
+        await broker.shutdown()
         logger.info("tributary stopped")
     }
 }
@@ -106,7 +107,7 @@ struct KafkaService: Service {
 
 /// Periodic log maintenance: interval flushes, checkpoints, and retention.
 struct MaintenanceService: Service {
-    let logs: LogManager
+    let broker: Broker
     let configuration: ServerConfiguration
     let logger: Logger
 
@@ -126,15 +127,15 @@ struct MaintenanceService: Service {
             if retention { sinceRetention = 0 }
             if retention || sinceCheckpoint >= configuration.checkpointIntervalMilliseconds {
                 sinceCheckpoint = 0
-                let logs = self.logs
+                let broker = self.broker
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    logs.threadPool.submit { _ in
-                        logs.runMaintenance(retention: retention)
+                    broker.threadPool.submit { _ in
+                        broker.runMaintenance(retention: retention)
                         continuation.resume()
                     }
                 }
             } else {
-                logs.runIntervalFlushes()
+                broker.logs.runIntervalFlushes()
             }
         }
     }

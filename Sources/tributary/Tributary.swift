@@ -43,6 +43,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-retention-bytes"), help: "Retention size per partition (-1: none).") var logRetentionBytes: String?
     @Option(name: .customLong("log-retention-check-interval-ms"), help: "How often retention runs.") var logRetentionCheckIntervalMs: String?
     @Option(name: .customLong("checkpoint-interval-ms"), help: "How often recovery points are checkpointed.") var checkpointIntervalMs: String?
+    @Option(name: .customLong("group-min-session-timeout-ms"), help: "Smallest session timeout accepted.") var groupMinSessionTimeoutMs: String?
+    @Option(name: .customLong("group-max-session-timeout-ms"), help: "Largest session timeout accepted.") var groupMaxSessionTimeoutMs: String?
+    @Option(name: .customLong("group-initial-rebalance-delay-ms"), help: "Initial rebalance delay of new groups.") var groupInitialRebalanceDelayMs: String?
+    @Option(name: .customLong("offsets-topic-partitions"), help: "Partitions of __consumer_offsets.") var offsetsTopicPartitions: String?
+    @Option(name: .customLong("offsets-retention-minutes"), help: "Retention of offsets of empty groups.") var offsetsRetentionMinutes: String?
 
     var flags: [String: String] {
         let pairs: [(String, String?)] = [
@@ -52,6 +57,9 @@ struct Serve: AsyncParsableCommand {
             ("log-level", logLevel), ("flush-policy", flushPolicy), ("log-segment-bytes", logSegmentBytes),
             ("log-segment-ms", logSegmentMs), ("log-retention-ms", logRetentionMs), ("log-retention-bytes", logRetentionBytes),
             ("log-retention-check-interval-ms", logRetentionCheckIntervalMs), ("checkpoint-interval-ms", checkpointIntervalMs),
+            ("group-min-session-timeout-ms", groupMinSessionTimeoutMs), ("group-max-session-timeout-ms", groupMaxSessionTimeoutMs),
+            ("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs), ("offsets-topic-partitions", offsetsTopicPartitions),
+            ("offsets-retention-minutes", offsetsRetentionMinutes),
         ]
         var result: [String: String] = [:]
         for (name, value) in pairs { if let value { result[name] = value } }

@@ -21,6 +21,10 @@ struct RequestContext {
     var broker: Broker
     var eventLoop: any EventLoop
     var logger: Logger
+    /// The client's address as Kafka reports it in group descriptions, e.g. "/127.0.0.1".
+    var clientHost: String
+
+    var coordinator: GroupCoordinator { broker.groupCoordinator }
 
     var version: Int16 { header.requestApiVersion }
 
@@ -55,10 +59,21 @@ enum ApiDispatcher {
         (.fetch, 4...17),
         (.listOffsets, 0...9),
         (.metadata, 0...12),
+        (.offsetCommit, 0...9),
+        (.offsetFetch, 0...9),
+        (.findCoordinator, 0...6),
+        (.joinGroup, 0...9),
+        (.heartbeat, 0...4),
+        (.leaveGroup, 0...5),
+        (.syncGroup, 0...5),
+        (.describeGroups, 0...5),
+        (.listGroups, 0...5),
         (.apiVersions, 0...4),
         (.createTopics, 0...7),
         (.deleteTopics, 0...6),
         (.deleteRecords, 0...2),
+        (.deleteGroups, 0...2),
+        (.initProducerId, 0...5),
         (.offsetForLeaderEpoch, 0...4),
         (.describeConfigs, 0...4),
         (.alterConfigs, 0...2),
@@ -66,12 +81,14 @@ enum ApiDispatcher {
         (.createPartitions, 0...3),
         (.incrementalAlterConfigs, 0...1),
         (.describeCluster, 0...1),
+        (.describeProducers, 0...0),
+        (.offsetDelete, 0...0),
         (.describeTopicPartitions, 0...0),
     ]
 
     static let supportedByKey: [KafkaApiKey: ClosedRange<Int16>] = Dictionary(uniqueKeysWithValues: supportedVersions)
 
-    static func start(frame: ByteBuffer, broker: Broker, eventLoop: any EventLoop, logger: Logger) -> DispatchOutcome {
+    static func start(frame: ByteBuffer, broker: Broker, eventLoop: any EventLoop, clientHost: String, logger: Logger) -> DispatchOutcome {
         var frame = frame
         let header: RequestHeader
         do {
@@ -86,7 +103,7 @@ enum ApiDispatcher {
             return .close("request for api key \(header.requestApiKey) (\(name)) version \(header.requestApiVersion), which this broker does not implement")
         }
         logger[metadataKey: "api"] = "\(apiKey.name)v\(header.requestApiVersion)"
-        let context = RequestContext(header: header, broker: broker, eventLoop: eventLoop, logger: logger)
+        let context = RequestContext(header: header, broker: broker, eventLoop: eventLoop, logger: logger, clientHost: clientHost)
         guard versions.contains(header.requestApiVersion) else {
             if apiKey == .apiVersions {
                 // KIP-511: answer with the full key list in a v0 body so that the client can pick a version.
@@ -120,6 +137,19 @@ enum ApiDispatcher {
         case .describeLogDirs(let request): return .started(DescribeLogDirsHandler.handle(request, context: context))
         case .describeTopicPartitions(let request): return .started(DescribeTopicPartitionsHandler.handle(request, context: context))
         case .offsetForLeaderEpoch(let request): return .started(OffsetForLeaderEpochHandler.handle(request, context: context))
+        case .initProducerId(let request): return .started(InitProducerIdHandler.handle(request, context: context))
+        case .describeProducers(let request): return .started(DescribeProducersHandler.handle(request, context: context))
+        case .findCoordinator(let request): return .started(FindCoordinatorHandler.handle(request, context: context))
+        case .joinGroup(let request): return .started(JoinGroupHandler.handle(request, context: context))
+        case .syncGroup(let request): return .started(SyncGroupHandler.handle(request, context: context))
+        case .heartbeat(let request): return .started(HeartbeatHandler.handle(request, context: context))
+        case .leaveGroup(let request): return .started(LeaveGroupHandler.handle(request, context: context))
+        case .offsetCommit(let request): return .started(OffsetCommitHandler.handle(request, context: context))
+        case .offsetFetch(let request): return .started(OffsetFetchHandler.handle(request, context: context))
+        case .describeGroups(let request): return .started(DescribeGroupsHandler.handle(request, context: context))
+        case .listGroups(let request): return .started(ListGroupsHandler.handle(request, context: context))
+        case .deleteGroups(let request): return .started(DeleteGroupsHandler.handle(request, context: context))
+        case .offsetDelete(let request): return .started(OffsetDeleteHandler.handle(request, context: context))
         default:
             // Unreachable while `supportedVersions` and this switch agree; kept total for the compiler.
             return .close("no handler for \(apiKey.name)")

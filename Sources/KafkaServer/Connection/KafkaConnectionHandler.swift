@@ -22,6 +22,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var lastWrite: EventLoopFuture<Void>?
     private var readHeld = false
     private var closing = false
+    private var clientHost = ""
 
     init(broker: Broker, logger: Logger) {
         self.broker = broker
@@ -35,6 +36,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     func channelActive(context: ChannelHandlerContext) {
         if let remote = context.remoteAddress {
             logger[metadataKey: "client"] = "\(remote)"
+            clientHost = "/" + (remote.ipAddress ?? "unknown")
         }
         lastWrite = context.eventLoop.makeSucceededVoidFuture()
         logger.debug("connection opened")
@@ -100,7 +102,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private func startNextRequest(context: ChannelHandlerContext) {
         guard !startingRequest, !closing, let frame = waitingFrames.popFirst() else { return }
         startingRequest = true
-        let outcome = ApiDispatcher.start(frame: frame, broker: broker, eventLoop: context.eventLoop, logger: logger)
+        let outcome = ApiDispatcher.start(frame: frame, broker: broker, eventLoop: context.eventLoop, clientHost: clientHost, logger: logger)
         switch outcome {
         case .close(let reason):
             logger.warning("closing connection: \(reason)")
@@ -112,7 +114,8 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
                 outstandingResponses += 1
                 let previous = lastWrite ?? context.eventLoop.makeSucceededVoidFuture()
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                lastWrite = previous.flatMap { response.hop(to: context.eventLoop) }.map { buffer in
+                let eventLoop = context.eventLoop
+                lastWrite = previous.flatMap { response.hop(to: eventLoop) }.map { buffer in
                     let (handler, context) = loopBound.value
                     handler.outstandingResponses -= 1
                     if !handler.closing {

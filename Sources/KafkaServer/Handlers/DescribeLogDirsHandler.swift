@@ -45,7 +45,7 @@ enum DescribeLogDirsHandler {
         if path.hasPrefix("/") { return path }
         var buffer = [CChar](repeating: 0, count: 4096)
         guard getcwd(&buffer, buffer.count) != nil else { return path }
-        let cwd = String(cString: buffer)
+        let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return cwd + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 }

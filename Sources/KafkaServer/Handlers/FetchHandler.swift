@@ -110,12 +110,7 @@ enum FetchHandler {
                 partition.highWatermark = offsets.highWatermark
                 partition.lastStableOffset = offsets.highWatermark
                 partition.logStartOffset = offsets.logStartOffset
-                switch error {
-                case .offsetOutOfRange: partition.errorCode = KafkaErrorCode.offsetOutOfRange.rawValue
-                case .closed: partition.errorCode = KafkaErrorCode.notLeaderOrFollower.rawValue
-                case .offline, .storage: partition.errorCode = KafkaErrorCode.kafkaStorageError.rawValue
-                case .batchTooLarge: partition.errorCode = KafkaErrorCode.unknownServerError.rawValue
-                }
+                partition.errorCode = error.kafkaErrorCode.rawValue
             }
             response.responses[target.topicIndex].partitions[target.partitionIndex] = partition
         }

@@ -7,8 +7,9 @@
 // when auto.create.topics.enable is on. Compacted topics refuse records without a key (INVALID_RECORD
 // with RecordErrors). Appends are queued in request order before the next request on the connection
 // starts, so pipelined produces keep their order.
-// Not yet: idempotent and transactional batches (producer id set) get INVALID_RECORD until producer state
-// is tracked; InitProducerId is not advertised, so standard clients do not send them.
+// Idempotent batches (producer id set) are checked against the partition's producer state under the
+// append lock: a duplicate gets the original offsets, a gap OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch
+// INVALID_PRODUCER_EPOCH. Transactional batches get INVALID_RECORD: transactions are not supported.
 // Version notes: v3+ carry batches with magic 2 only; v7+ may use zstd; v8+ responses carry RecordErrors
 // and ErrorMessage; v9+ flexible; v10+ may report the current leader (not needed with one broker).
 
@@ -101,8 +102,8 @@ enum ProduceHandler {
                     outcomes.append(failed(error.errorCode, error.description))
                     continue
                 }
-                if batch.header.hasProducerId || batch.header.isTransactional {
-                    outcomes.append(failed(.invalidRecord, "idempotent and transactional produce are not supported yet"))
+                if batch.header.isTransactional || request.transactionalId != nil {
+                    outcomes.append(failed(.invalidRecord, "transactional produce is not supported"))
                     continue
                 }
                 let config = log.currentConfig
@@ -121,7 +122,7 @@ enum ProduceHandler {
                             index: index, errorCode: 0, baseOffset: appended.baseOffset, logAppendTimeMs: appended.logAppendTime,
                             logStartOffset: appended.logStartOffset)))
                     case .failure(let error):
-                        promise.succeed(PartitionOutcome(topicIndex: topicIndex, partition: errorPartition(index, errorCode(for: error), message: error.description)))
+                        promise.succeed(PartitionOutcome(topicIndex: topicIndex, partition: errorPartition(index, error.kafkaErrorCode, message: error.description)))
                     }
                 }
                 outcomes.append(promise.futureResult)
@@ -151,15 +152,6 @@ enum ProduceHandler {
         ProduceResponse.PartitionProduceResponse(
             index: index, errorCode: code.rawValue, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1,
             recordErrors: recordErrors, errorMessage: message)
-    }
-
-    static func errorCode(for error: LogError) -> KafkaErrorCode {
-        switch error {
-        case .batchTooLarge: return .messageTooLarge
-        case .closed: return .notLeaderOrFollower
-        case .offline, .storage: return .kafkaStorageError
-        case .offsetOutOfRange: return .offsetOutOfRange
-        }
     }
 
     /// Record errors for every record without a key, or nil when all have one.

@@ -40,9 +40,11 @@ public enum LogError: Error, Sendable, Equatable, CustomStringConvertible {
     case closed(TopicPartition)
     case offsetOutOfRange(requested: Int64, logStartOffset: Int64, logEndOffset: Int64)
     case batchTooLarge(size: Int, limit: Int)
+    case rejected(AppendRejection)
 
     public var description: String {
         switch self {
+        case .rejected(let rejection): return rejection.description
         case .storage(let error): return "storage error: \(error)"
         case .offline(let partition, let error): return "\(partition) is offline after a storage error: \(error)"
         case .closed(let partition): return "\(partition) is closed"
@@ -51,6 +53,38 @@ public enum LogError: Error, Sendable, Equatable, CustomStringConvertible {
         case .batchTooLarge(let size, let limit): return "batch of \(size) bytes exceeds max.message.bytes \(limit)"
         }
     }
+}
+
+/// Why a batch from a producer with a producer id was refused (idempotence).
+public enum AppendRejection: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The batch's epoch is older than the producer's current one: a fenced (zombie) producer.
+    case invalidProducerEpoch(String)
+    /// A gap or a jump in the producer's sequence numbers.
+    case outOfOrderSequence(String)
+
+    public var description: String {
+        switch self {
+        case .invalidProducerEpoch(let why), .outOfOrderSequence(let why): return why
+        }
+    }
+}
+
+/// What an append validator decides for a batch before it is written.
+public enum AppendDecision: Sendable, Equatable {
+    case append
+    /// The same batch was appended before: answer with its offsets and write nothing.
+    case duplicate(baseOffset: Int64, lastOffset: Int64)
+    case reject(AppendRejection)
+}
+
+/// Sees every batch of a partition in offset order, under the partition's append lock: it may refuse a
+/// batch or declare it a duplicate before the write (the idempotent producer's sequence checks), and
+/// learns of each batch once written.
+public protocol AppendValidator: AnyObject, Sendable {
+    /// Called before `header` (offsets not yet assigned) is written.
+    func decide(_ header: RecordBatchHeader, nowMilliseconds: Int64) -> AppendDecision
+    /// Called after the batch was written, with its assigned offsets.
+    func didAppend(_ header: RecordBatchHeader, nowMilliseconds: Int64)
 }
 
 /// Whether an append's acknowledgment waits for the flush (acks=all, QoS 1/2) or only for the write.
@@ -118,6 +152,7 @@ public final class PartitionLog: @unchecked Sendable {
     private var listeners: [UInt64: @Sendable () -> Void] = [:]
     private var nextListenerIdentifier: UInt64 = 0
     private var lastFlushMilliseconds: Int64
+    private var appendValidator: (any AppendValidator)? = nil
 
     struct PendingAppend {
         var batch: RecordBatch
@@ -204,6 +239,23 @@ public final class PartitionLog: @unchecked Sendable {
                         completions.append((item.completion, .failure(.closed(topicPartition))))
                         continue
                     }
+                    let now = clock()
+                    switch appendValidator?.decide(item.batch.header, nowMilliseconds: now) ?? .append {
+                    case .append:
+                        break
+                    case .duplicate(let baseOffset, let lastOffset):
+                        // The original may still be waiting for its flush; the duplicate's answer waits too.
+                        let result = AppendResult(baseOffset: baseOffset, lastOffset: lastOffset, logAppendTime: -1, logStartOffset: logStartOffset)
+                        if item.durability == .durable && config.flushPolicy != .operatingSystem && lastOffset >= flushedOffset {
+                            durabilityWaiters.append(DurabilityWaiter(requiredOffset: lastOffset + 1, result: result, completion: item.completion))
+                        } else {
+                            completions.append((item.completion, .success(result)))
+                        }
+                        continue
+                    case .reject(let rejection):
+                        completions.append((item.completion, .failure(.rejected(rejection))))
+                        continue
+                    }
                     do throws(StorageError) {
                         let result = try writeLocked(item.batch)
                         let needsFlush = item.durability == .durable && config.flushPolicy != .operatingSystem
@@ -255,6 +307,7 @@ public final class PartitionLog: @unchecked Sendable {
         try active.append(batch.bytes, header: header)
         if !dirtySegments.contains(where: { $0 === active }) { dirtySegments.append(active) }
         nextOffset = header.lastOffset + 1
+        appendValidator?.didAppend(header, nowMilliseconds: now)
         return AppendResult(baseOffset: header.baseOffset, lastOffset: header.lastOffset, logAppendTime: logAppendTime, logStartOffset: logStartOffset)
     }
 
@@ -371,8 +424,11 @@ public final class PartitionLog: @unchecked Sendable {
     /// Reads whole batches from `offset` below the high watermark. Blocking file I/O: call it from the I/O
     /// thread pool (`readAsync` does).
     public func read(from offset: Int64, maxBytes: Int, minimumOneBatch: Bool) throws(LogError) -> ReadResult {
-        let snapshot: (segments: [(Segment, Int)], start: Int64, high: Int64, end: Int64, failure: StorageError?) = lock.withLock {
-            (segments.map { ($0, $0.size) }, logStartOffset, highWatermark, nextOffset, failure)
+        // Everything in memory (segment list, sizes, index lookups) is read under the lock; the file reads
+        // that follow need none.
+        let snapshot: (views: [Segment.View], first: Int, indexPosition: Int, start: Int64, high: Int64, end: Int64, failure: StorageError?) = lock.withLock {
+            let first = segments.lastIndex { $0.baseOffset <= offset } ?? 0
+            return (segments.map { $0.view() }, first, segments[first].indexPosition(for: offset), logStartOffset, highWatermark, nextOffset, failure)
         }
         if let failure = snapshot.failure { throw .offline(topicPartition, failure) }
         guard offset >= snapshot.start && offset <= snapshot.end else {
@@ -380,13 +436,14 @@ public final class PartitionLog: @unchecked Sendable {
         }
         var result = ReadResult(records: nil, highWatermark: snapshot.high, logStartOffset: snapshot.start, logEndOffset: snapshot.end)
         guard offset < snapshot.high else { return result }
-        // The last segment whose base offset is at or below the requested offset, then later ones if it
-        // holds nothing at or after it (compaction can leave gaps).
-        var index = snapshot.segments.lastIndex { $0.0.baseOffset <= offset } ?? 0
-        while index < snapshot.segments.count {
-            let (segment, size) = snapshot.segments[index]
+        // The segment holding the offset, then later ones if it holds nothing at or after it (compaction
+        // can leave gaps at a segment's end).
+        var index = snapshot.first
+        while index < snapshot.views.count {
+            let view = snapshot.views[index]
+            let startPosition = index == snapshot.first ? snapshot.indexPosition : 0
             do {
-                if let bytes = try segment.read(from: offset, maxBytes: maxBytes, endOffset: snapshot.high, minimumOneBatch: minimumOneBatch, limitSize: size) {
+                if let bytes = try view.read(from: offset, indexPosition: startPosition, maxBytes: maxBytes, endOffset: snapshot.high, minimumOneBatch: minimumOneBatch) {
                     result.records = bytes
                     return result
                 }
@@ -429,20 +486,52 @@ public final class PartitionLog: @unchecked Sendable {
         return taken
     }
 
+    // MARK: Append validation
+
+    /// Installs the validator that sees every later append (before any append runs, normally).
+    public func setAppendValidator(_ validator: (any AppendValidator)?) {
+        lock.withLock { appendValidator = validator }
+    }
+
+    /// Runs `body` with appends held back, giving it the log end offset and whether everything up to it is
+    /// flushed: a consistent point for snapshots of state derived from the log.
+    public func withAppendsHeld<Value>(_ body: (_ logEndOffset: Int64, _ flushed: Bool) throws -> Value) rethrows -> Value {
+        try lock.withLock { try body(nextOffset, flushedOffset == nextOffset) }
+    }
+
+    /// Headers of every batch from `offset` (the batch holding it) to the log end, in order. Blocking I/O.
+    public func batchHeaders(from offset: Int64) throws(LogError) -> [RecordBatchHeader] {
+        let (views, positions, end) = lock.withLock {
+            (segments.map { $0.view() }, segments.map { $0.indexPosition(for: offset) }, nextOffset)
+        }
+        var headers: [RecordBatchHeader] = []
+        do {
+            for (view, indexPosition) in zip(views, positions) where view.nextOffset > offset {
+                guard let start = try view.position(ofBatchContaining: max(offset, view.baseOffset), from: offset >= view.baseOffset ? indexPosition : 0) else { continue }
+                for (_, header) in try view.batches(from: start) where header.baseOffset < end {
+                    headers.append(header)
+                }
+            }
+        } catch {
+            throw .storage(error)
+        }
+        return headers
+    }
+
     // MARK: Offsets by time
 
     /// The earliest record with a timestamp at or after `timestamp`: its offset and timestamp, or nil.
     /// Blocking I/O: call from the thread pool.
     public func offset(forTimestamp timestamp: Int64) throws(LogError) -> (offset: Int64, timestamp: Int64)? {
-        let (snapshot, start, high) = lock.withLock { (segments, logStartOffset, highWatermark) }
+        let (views, positions, start, high) = lock.withLock {
+            (segments.map { $0.view() }, segments.map { $0.indexPosition(forTimestamp: timestamp) }, logStartOffset, highWatermark)
+        }
         do {
-            for segment in snapshot where segment.maxTimestamp >= timestamp {
-                let fromRelative = segment.timeIndex.lookup(timestamp: timestamp)
-                let position = try segment.position(ofBatchContaining: segment.baseOffset + Int64(fromRelative)) ?? 0
-                for (batchPosition, header) in try segment.batches(from: position) {
+            for (view, position) in zip(views, positions) where view.maxTimestamp >= timestamp {
+                for (batchPosition, header) in try view.batches(from: position) {
                     if header.baseOffset >= high { return nil }
-                    guard header.maxTimestamp >= timestamp else { continue }
-                    let batch = try segment.readBatch(at: batchPosition, header: header)
+                    guard header.maxTimestamp >= timestamp, header.lastOffset >= start else { continue }
+                    let batch = try view.readBatch(at: batchPosition, header: header)
                     if let found = try Self.firstRecord(in: batch, atOrAfter: timestamp, notBefore: start) {
                         return found
                     }
@@ -471,13 +560,15 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// The offset and timestamp of the record with the largest timestamp (ListOffsets -3), nil when empty.
     public func maxTimestampOffset() throws(LogError) -> (offset: Int64, timestamp: Int64)? {
-        let (snapshot, start, high) = lock.withLock { (segments, logStartOffset, highWatermark) }
-        guard let best = snapshot.filter({ $0.maxTimestamp >= 0 && $0.offsetOfMaxTimestamp < high }).max(by: { $0.maxTimestamp < $1.maxTimestamp }) else {
-            return nil
+        let (best, position, start): (Segment.View?, Int, Int64) = lock.withLock {
+            let candidates = segments.filter { $0.maxTimestamp >= 0 && $0.offsetOfMaxTimestamp < highWatermark }
+            guard let best = candidates.max(by: { $0.maxTimestamp < $1.maxTimestamp }) else { return (nil, 0, logStartOffset) }
+            return (best.view(), best.indexPosition(for: best.offsetOfMaxTimestamp), logStartOffset)
         }
+        guard let best else { return nil }
         do {
-            let position = try best.position(ofBatchContaining: best.offsetOfMaxTimestamp) ?? 0
-            guard let (batchPosition, header) = try best.batches(from: position).first else { return nil }
+            guard let batchStart = try best.position(ofBatchContaining: best.offsetOfMaxTimestamp, from: position),
+                  let (batchPosition, header) = try best.batches(from: batchStart).first else { return nil }
             let batch = try best.readBatch(at: batchPosition, header: header)
             if let found = try Self.firstRecord(in: batch, atOrAfter: best.maxTimestamp, notBefore: start) {
                 return found

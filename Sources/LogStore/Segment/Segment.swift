@@ -213,64 +213,42 @@ final class Segment {
         return false
     }
 
-    /// The position of the first batch whose last offset is at least `offset`, or nil if none is.
-    func position(ofBatchContaining offset: Int64) throws(StorageError) -> Int? {
-        guard offset < nextOffset else { return nil }
-        var position = offsetIndex.lookup(relativeOffset: UInt32(clamping: max(0, offset - baseOffset)))
-        while position < size {
-            let headerBytes = try log.read(at: position, length: min(RecordBatchHeader.size, size - position))
-            guard let header = try? RecordBatchHeader(from: headerBytes, at: headerBytes.readerIndex) else { return nil }
-            if header.lastOffset >= offset { return position }
-            position += header.totalSize
-        }
-        return nil
+    /// A consistent view of the segment for readers: taken under the partition's lock, used outside it.
+    /// Bytes below `size` never change while the segment is live, so reads through a view need no lock.
+    struct View {
+        let segment: Segment
+        let size: Int
+        let nextOffset: Int64
+        let maxTimestamp: Int64
+        let offsetOfMaxTimestamp: Int64
+        var baseOffset: Int64 { segment.baseOffset }
+        var log: LogFile { segment.log }
     }
 
-    /// Whole batches starting with the one that holds `offset`, up to `maxBytes` (or one whole batch when
-    /// `minimumOneBatch` and the first is larger), none at or beyond `endOffset`, ending within `limitSize`.
-    func read(from offset: Int64, maxBytes: Int, endOffset: Int64, minimumOneBatch: Bool, limitSize: Int) throws(StorageError) -> ByteBuffer? {
-        guard let start = try position(ofBatchContaining: offset), start < limitSize else { return nil }
-        let available = limitSize - start
-        var chunk = try log.read(at: start, length: min(max(maxBytes, RecordBatchHeader.size), available))
-        var taken = 0
-        while chunk.readableBytes - taken >= RecordBatchHeader.size {
-            guard let header = try? RecordBatchHeader(from: chunk, at: chunk.readerIndex + taken) else { break }
-            if header.baseOffset >= endOffset { break }
-            if taken + header.totalSize > chunk.readableBytes {
-                // The batch does not fit in what was read. The first batch is returned whole when asked to.
-                if taken == 0 && minimumOneBatch && header.totalSize <= available {
-                    chunk = try log.read(at: start, length: header.totalSize)
-                    taken = header.totalSize
-                }
-                break
-            }
-            taken += header.totalSize
-        }
-        guard taken > 0 else { return nil }
-        return chunk.getSlice(at: chunk.readerIndex, length: taken)
+    /// Must be called with the partition's lock held (the indexes are read).
+    func view() -> View {
+        View(segment: self, size: size, nextOffset: nextOffset, maxTimestamp: maxTimestamp, offsetOfMaxTimestamp: offsetOfMaxTimestamp)
     }
 
-    /// Headers of every batch from `position` on (for timestamp searches and compaction).
-    func batches(from position: Int = 0) throws(StorageError) -> [(position: Int, header: RecordBatchHeader)] {
-        var result: [(Int, RecordBatchHeader)] = []
-        var cursor = position
-        while cursor < size {
-            let bytes = try log.read(at: cursor, length: min(RecordBatchHeader.size, size - cursor))
-            guard let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex) else { break }
-            result.append((cursor, header))
-            cursor += header.totalSize
-        }
-        return result
+    /// Where to start scanning for `offset`, from the offset index. Must be called with the partition's lock held.
+    func indexPosition(for offset: Int64) -> Int {
+        offsetIndex.lookup(relativeOffset: UInt32(clamping: max(0, offset - baseOffset)))
+    }
+
+    /// Where to start scanning for the first record at or after `timestamp`. Lock held.
+    func indexPosition(forTimestamp timestamp: Int64) -> Int {
+        let relative = timeIndex.lookup(timestamp: timestamp)
+        return offsetIndex.lookup(relativeOffset: relative)
     }
 
     func readBatch(at position: Int, header: RecordBatchHeader) throws(StorageError) -> RecordBatch {
         RecordBatch(header: header, bytes: try log.read(at: position, length: header.totalSize))
     }
 
-    /// Removes every batch at or after `offset` (whole batches only: a batch containing `offset` goes too).
+    /// Removes every batch at or after `offset`    /// Removes every batch at or after `offset` (whole batches only: a batch containing `offset` goes too).
     func truncate(toOffset offset: Int64) throws(StorageError) {
         guard offset < nextOffset else { return }
-        guard let position = try position(ofBatchContaining: offset) else { return }
+        guard let position = try view().position(ofBatchContaining: offset, from: indexPosition(for: offset)) else { return }
         try log.truncate(to: position)
         try offsetIndex.truncate(toPosition: position)
         try timeIndex.truncate(toRelativeOffset: UInt32(clamping: max(0, offset - baseOffset)))
@@ -293,4 +271,60 @@ public struct SegmentRecoveryReport: Sendable, Equatable {
     public var truncatedAtPosition: Int?
     public var nextOffset: Int64
     public var problem: String?
+}
+
+extension Segment.View {
+    /// The position of the first batch whose last offset is at least `offset`, scanning from `start`.
+    func position(ofBatchContaining offset: Int64, from start: Int) throws(StorageError) -> Int? {
+        guard offset < nextOffset else { return nil }
+        var position = start
+        while position < size {
+            let headerBytes = try log.read(at: position, length: min(RecordBatchHeader.size, size - position))
+            guard let header = try? RecordBatchHeader(from: headerBytes, at: headerBytes.readerIndex) else { return nil }
+            if header.lastOffset >= offset { return position }
+            position += header.totalSize
+        }
+        return nil
+    }
+
+    /// Whole batches starting with the one that holds `offset`, up to `maxBytes` (or one whole batch when
+    /// `minimumOneBatch` and the first is larger), none at or beyond `endOffset`.
+    func read(from offset: Int64, indexPosition: Int, maxBytes: Int, endOffset: Int64, minimumOneBatch: Bool) throws(StorageError) -> ByteBuffer? {
+        guard let start = try position(ofBatchContaining: offset, from: indexPosition), start < size else { return nil }
+        let available = size - start
+        var chunk = try log.read(at: start, length: min(max(maxBytes, RecordBatchHeader.size), available))
+        var taken = 0
+        while chunk.readableBytes - taken >= RecordBatchHeader.size {
+            guard let header = try? RecordBatchHeader(from: chunk, at: chunk.readerIndex + taken) else { break }
+            if header.baseOffset >= endOffset { break }
+            if taken + header.totalSize > chunk.readableBytes {
+                // The batch does not fit in what was read. The first batch is returned whole when asked to.
+                if taken == 0 && minimumOneBatch && header.totalSize <= available {
+                    chunk = try log.read(at: start, length: header.totalSize)
+                    taken = header.totalSize
+                }
+                break
+            }
+            taken += header.totalSize
+        }
+        guard taken > 0 else { return nil }
+        return chunk.getSlice(at: chunk.readerIndex, length: taken)
+    }
+
+    /// Headers of every batch from `position` to the end of the view.
+    func batches(from position: Int = 0) throws(StorageError) -> [(position: Int, header: RecordBatchHeader)] {
+        var result: [(Int, RecordBatchHeader)] = []
+        var cursor = position
+        while cursor < size {
+            let bytes = try log.read(at: cursor, length: min(RecordBatchHeader.size, size - cursor))
+            guard let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex) else { break }
+            result.append((cursor, header))
+            cursor += header.totalSize
+        }
+        return result
+    }
+
+    func readBatch(at position: Int, header: RecordBatchHeader) throws(StorageError) -> RecordBatch {
+        try segment.readBatch(at: position, header: header)
+    }
 }

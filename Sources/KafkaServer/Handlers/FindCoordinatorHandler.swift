@@ -1,0 +1,42 @@
+// FindCoordinator (key 10), versions 0-6.
+//
+// Behavior: this broker coordinates every group (key type 0). Transaction coordinators (key type 1) are
+// COORDINATOR_NOT_AVAILABLE with a message (no transactions here); share groups (2) and unknown key types
+// INVALID_REQUEST. An empty group id is INVALID_REQUEST.
+// Version notes: v1+ key type and error message; v3+ flexible; v4+ batch several keys in CoordinatorKeys
+// and answer per key.
+
+import KafkaProtocol
+import NIOCore
+
+enum FindCoordinatorHandler {
+    static func answer(key: String, keyType: Int8, context: RequestContext) -> (KafkaErrorCode, String?) {
+        switch keyType {
+        case 0 where key.isEmpty: return (.invalidRequest, "The group id must not be empty.")
+        case 0: return (.noError, nil)
+        case 1: return (.coordinatorNotAvailable, "Transactions are not supported by this broker.")
+        default: return (.invalidRequest, "Key type \(keyType) is not supported.")
+        }
+    }
+
+    static func handle(_ request: FindCoordinatorRequest, context: RequestContext) -> StartedRequest {
+        let configuration = context.broker.configuration
+        var response = FindCoordinatorResponse(throttleTimeMs: 0)
+        if context.version >= 4 {
+            response.coordinators = request.coordinatorKeys.map { key in
+                let (code, message) = answer(key: key, keyType: request.keyType, context: context)
+                return FindCoordinatorResponse.Coordinator(
+                    key: key, nodeId: code == .noError ? configuration.nodeId : -1, host: code == .noError ? configuration.advertisedHost : "",
+                    port: code == .noError ? configuration.advertisedPort : -1, errorCode: code.rawValue, errorMessage: message)
+            }
+        } else {
+            let (code, message) = answer(key: request.key, keyType: request.keyType, context: context)
+            response.errorCode = code.rawValue
+            response.errorMessage = context.version >= 1 ? message : nil
+            response.nodeId = code == .noError ? configuration.nodeId : -1
+            response.host = code == .noError ? configuration.advertisedHost : ""
+            response.port = code == .noError ? configuration.advertisedPort : -1
+        }
+        return context.serial(response)
+    }
+}
