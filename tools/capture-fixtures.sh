@@ -73,7 +73,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 b = sys.argv[1]
 admin = KafkaAdminClient(bootstrap_servers=b)
 admin.create_topics([NewTopic("kafka-python-fixture", num_partitions=2, replication_factor=1)])
-producer = kafka.KafkaProducer(bootstrap_servers=b, compression_type="gzip", acks="all", enable_idempotence=False)
+producer = kafka.KafkaProducer(bootstrap_servers=b, compression_type="gzip", acks="all")
 for i in range(10):
     producer.send("kafka-python-fixture", key=b"k%d" % i, value=b"v%d" % i, partition=i % 2, headers=[("h", b"v")])
 producer.flush()
