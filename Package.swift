@@ -143,6 +143,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CoordinatorTests",
+            dependencies: [
+                "Coordinator",
+                "LogStore",
+                "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CompressionTests",
             dependencies: ["Compression"],
             swiftSettings: swiftSettings

@@ -198,3 +198,33 @@ public struct ControlRecordKey: Sendable, Equatable {
         return buffer
     }
 }
+
+extension RecordBatch {
+    /// A copy of this batch that holds only `records` (a subset of its own, in order), as the log cleaner
+    /// writes it: the same base offset, last offset delta, timestamps, producer fields, attributes and
+    /// codec, so consumers skip the removed offsets and producer state stays intact. The CRC is
+    /// recomputed. With no records left it is a header-only batch.
+    public func rebuilt(keeping records: [Record]) throws(CompressionError) -> ByteBuffer {
+        var body = ByteBuffer()
+        for record in records { record.encode(into: &body) }
+        if let codec = header.compression, codec != .none, !records.isEmpty {
+            let compressed = try body.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) throws(CompressionError) -> [UInt8] in
+                try Compressor.compress(raw, codec: codec)
+            }
+            body = ByteBuffer(bytes: compressed)
+        }
+        var rebuiltHeader = header
+        rebuiltHeader.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + body.readableBytes)
+        rebuiltHeader.recordCount = Int32(records.count)
+        rebuiltHeader.crc = 0
+        var batch = ByteBuffer()
+        batch.reserveCapacity(RecordBatchHeader.size + body.readableBytes)
+        rebuiltHeader.write(into: &batch)
+        batch.writeImmutableBuffer(body)
+        let crc = batch.withUnsafeReadableBytes { raw in
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[RecordBatchHeader.attributesOffset...]))
+        }
+        batch.setInteger(crc, at: RecordBatchHeader.crcOffset)
+        return batch
+    }
+}

@@ -271,9 +271,10 @@ public final class LogManager: @unchecked Sendable {
             log.flushIfDue(now: now)
             if retention {
                 do {
+                    try log.compact(now: now)
                     try log.applyRetention(now: now)
                 } catch {
-                    logger.error("retention failed", metadata: ["partition": "\(log.topicPartition)", "error": "\(error)"])
+                    logger.error("retention or compaction failed", metadata: ["partition": "\(log.topicPartition)", "error": "\(error)"])
                 }
             }
         }

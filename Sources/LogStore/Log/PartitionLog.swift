@@ -153,6 +153,10 @@ public final class PartitionLog: @unchecked Sendable {
     private var nextListenerIdentifier: UInt64 = 0
     private var lastFlushMilliseconds: Int64
     private var appendValidator: (any AppendValidator)? = nil
+    /// The end of the range the last compaction pass covered.
+    private var cleanedThrough: Int64 = -1
+    /// When the earliest tombstone the last pass kept may go (another pass is due then).
+    private var nextTombstoneExpiry: Int64 = .max
 
     struct PendingAppend {
         var batch: RecordBatch
@@ -674,22 +678,39 @@ public final class PartitionLog: @unchecked Sendable {
 
     // MARK: Compaction support
 
-    /// The inactive segments (candidates for cleaning) and the active segment's base offset.
-    func inactiveSegments() -> (segments: [Segment], activeBaseOffset: Int64) {
+    /// Segments the cleaner may rewrite: inactive, entirely below the high watermark and older than
+    /// min.compaction.lag.ms, and only when something was written since the last pass. Nil when the log
+    /// is not compacted.
+    func compactionCandidates(now: Int64) -> (views: [Segment.View], config: LogConfig)? {
         lock.withLock {
-            let upToHighWatermark = segments.dropLast().filter { $0.nextOffset <= highWatermark }
-            return (Array(upToHighWatermark), segments.last!.baseOffset)
+            guard config.cleanupPolicy.compacts, failure == nil, !isClosed else { return nil }
+            var views: [Segment.View] = []
+            for segment in segments.dropLast() {
+                guard segment.nextOffset <= highWatermark else { break }
+                guard segment.maxTimestamp <= now - config.minCompactionLagMilliseconds else { break }
+                views.append(segment.view())
+            }
+            // Nothing new since the last pass and no tombstone due: a pass would change nothing.
+            guard let last = views.last, last.nextOffset > cleanedThrough || now >= nextTombstoneExpiry else { return (views: [], config: config) }
+            return (views, config)
         }
     }
 
-    /// Swaps cleaned segments in for the originals they replace (matched by base offset).
-    func replaceSegments(_ replacements: [Segment]) {
+    /// Promotes a cleaned copy and puts it in place of `original`, unless the original left the log
+    /// meanwhile (retention or DeleteRecords). Under the lock, so no deletion races the rename.
+    func swapInCleaned(_ cleaned: Segment, replacing original: Segment) throws(StorageError) -> Bool {
+        try lock.withTypedLock { () throws(StorageError) -> Bool in
+            guard let index = segments.firstIndex(where: { $0 === original }), index < segments.count - 1 else { return false }
+            try cleaned.promote()
+            segments[index] = cleaned
+            return true
+        }
+    }
+
+    func markCleaned(through offset: Int64, nextTombstoneExpiry expiry: Int64) {
         lock.withLock {
-            for replacement in replacements {
-                if let index = segments.firstIndex(where: { $0.baseOffset == replacement.baseOffset }), index < segments.count - 1 {
-                    segments[index] = replacement
-                }
-            }
+            cleanedThrough = max(cleanedThrough, offset)
+            nextTombstoneExpiry = expiry
         }
     }
 

@@ -41,21 +41,33 @@ final class Segment {
         return Int64(digits)
     }
 
-    private init(baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64) throws(StorageError) {
+    /// Appended to each file name while the segment is not (yet) the live copy: ".cleaned" while the
+    /// cleaner writes it. Changed only under the partition's lock, when the files are renamed.
+    private(set) var fileSuffix: String
+
+    static let fileKinds = [".log", ".index", ".timeindex"]
+
+    func path(_ kind: String, suffix: String? = nil) -> String {
+        directory + "/" + Self.fileName(baseOffset, kind + (suffix ?? fileSuffix))
+    }
+
+    private init(baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64, fileSuffix: String = "") throws(StorageError) {
         self.baseOffset = baseOffset
         self.directory = directory
         self.indexIntervalBytes = indexIntervalBytes
-        self.log = try LogFile(path: directory + "/" + Self.fileName(baseOffset, ".log"))
-        self.offsetIndex = OffsetIndex(file: try LogFile(path: directory + "/" + Self.fileName(baseOffset, ".index")))
-        self.timeIndex = TimeIndex(file: try LogFile(path: directory + "/" + Self.fileName(baseOffset, ".timeindex")))
+        self.fileSuffix = fileSuffix
+        let stem = directory + "/" + Self.fileName(baseOffset, "")
+        self.log = try LogFile(path: stem + ".log" + fileSuffix)
+        self.offsetIndex = OffsetIndex(file: try LogFile(path: stem + ".index" + fileSuffix))
+        self.timeIndex = TimeIndex(file: try LogFile(path: stem + ".timeindex" + fileSuffix))
         self.size = 0
         self.nextOffset = baseOffset
         self.createdAtMilliseconds = nowMilliseconds
     }
 
     /// A new, empty segment.
-    static func create(baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64) throws(StorageError) -> Segment {
-        let segment = try Segment(baseOffset: baseOffset, directory: directory, indexIntervalBytes: indexIntervalBytes, nowMilliseconds: nowMilliseconds)
+    static func create(baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64, fileSuffix: String = "") throws(StorageError) -> Segment {
+        let segment = try Segment(baseOffset: baseOffset, directory: directory, indexIntervalBytes: indexIntervalBytes, nowMilliseconds: nowMilliseconds, fileSuffix: fileSuffix)
         try segment.log.truncate(to: 0)
         try segment.offsetIndex.reset()
         try segment.timeIndex.reset()
@@ -257,9 +269,26 @@ final class Segment {
     }
 
     func deleteFiles() throws(StorageError) {
-        for suffix in [".log", ".index", ".timeindex"] {
-            try FileSystem.remove(directory + "/" + Self.fileName(baseOffset, suffix))
+        for kind in Self.fileKinds {
+            try FileSystem.remove(path(kind))
         }
+    }
+
+    /// Makes this (cleaned) copy the live segment: `.cleaned` → `.swap` for the indexes, then the log (the
+    /// commit point a restart recognises), then `.swap` → final names, log last. Descriptors stay valid
+    /// across renames, so the segment keeps working. Readers of the replaced segment keep reading its
+    /// unlinked files until they let go.
+    func promote() throws(StorageError) {
+        precondition(!fileSuffix.isEmpty, "only a cleaned copy is promoted")
+        for kind in Self.fileKinds.reversed() {
+            try FileSystem.rename(path(kind), to: path(kind, suffix: ".swap"))
+        }
+        try FileSystem.synchronizeDirectory(directory)
+        for kind in Self.fileKinds.reversed() {
+            try FileSystem.rename(path(kind, suffix: ".swap"), to: path(kind, suffix: ""))
+        }
+        try FileSystem.synchronizeDirectory(directory)
+        fileSuffix = ""
     }
 }
 
