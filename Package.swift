@@ -16,6 +16,8 @@ let package = Package(
         .executable(name: "generate-kafka-codec", targets: ["generate-kafka-codec"]),
         .library(name: "KafkaProtocol", targets: ["KafkaProtocol"]),
         .library(name: "Compression", targets: ["Compression"]),
+        .library(name: "LogStore", targets: ["LogStore"]),
+        .library(name: "Coordinator", targets: ["Coordinator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

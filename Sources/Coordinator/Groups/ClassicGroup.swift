@@ -571,15 +571,17 @@ public struct ClassicGroup: Sendable {
     // MARK: Time
 
     /// The earliest time `tick` has work, if any.
+    /// Computed without allocating: the coordinator's timer asks every group ten times a second.
     public var nextDeadline: Int64? {
-        var deadlines: [Int64] = Array(pendingMembers.values)
-        if let rebalanceDeadline { deadlines.append(rebalanceDeadline) }
-        if let initialDelayDeadline { deadlines.append(initialDelayDeadline) }
-        if let syncDeadline { deadlines.append(syncDeadline) }
+        var earliest = Int64.max
+        for deadline in pendingMembers.values { earliest = min(earliest, deadline) }
+        if let rebalanceDeadline { earliest = min(earliest, rebalanceDeadline) }
+        if let initialDelayDeadline { earliest = min(earliest, initialDelayDeadline) }
+        if let syncDeadline { earliest = min(earliest, syncDeadline) }
         for member in members.values where member.pendingJoin == nil && member.pendingSync == nil {
-            deadlines.append(member.sessionDeadline)
+            earliest = min(earliest, member.sessionDeadline)
         }
-        return deadlines.min()
+        return earliest == Int64.max ? nil : earliest
     }
 
     /// Applies timeouts due at `now`: expired sessions, unused pending member ids, the end of an initial

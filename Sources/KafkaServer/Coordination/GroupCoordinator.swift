@@ -137,6 +137,13 @@ public final class GroupCoordinator: @unchecked Sendable {
         return nextToken
     }
 
+    /// Runs `body` on the stored group in place: copying a group out and back would copy its member
+    /// table on every request. Nil when there is no such group.
+    private func mutate<Result>(_ groupId: String, _ body: (inout ClassicGroup) -> Result) -> Result? {
+        guard groups[groupId] != nil else { return nil }
+        return body(&groups[groupId]!)
+    }
+
     private func perform(_ actions: [GroupAction]) {
         for action in actions {
             switch action {
@@ -152,12 +159,9 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     private func tick() {
         let now = Self.now()
-        for (groupId, group) in groups {
-            guard let deadline = group.nextDeadline, deadline <= now else { continue }
-            var updated = group
-            let actions = updated.tick(settings: settings.groups, now: now)
-            groups[groupId] = updated
-            perform(actions)
+        let due = groups.compactMap { groupId, group in (group.nextDeadline ?? .max) <= now ? groupId : nil }
+        for groupId in due {
+            perform(mutate(groupId) { $0.tick(settings: settings.groups, now: now) } ?? [])
         }
         if now - lastRetentionCheck >= 60_000 {
             lastRetentionCheck = now
@@ -256,14 +260,14 @@ public final class GroupCoordinator: @unchecked Sendable {
         eventLoop.flatSubmit {
             guard !groupId.isEmpty else { return self.eventLoop.makeSucceededFuture(.failure(.invalidGroupId, memberId: request.memberId)) }
             let now = Self.now()
-            var group = self.groups[groupId] ?? ClassicGroup(groupId: groupId, now: now)
-            if group.state == .dead { group = ClassicGroup(groupId: groupId, now: now) }
+            if self.groups[groupId] == nil || self.groups[groupId]!.state == .dead {
+                self.groups[groupId] = ClassicGroup(groupId: groupId, now: now)
+            }
             let token = self.token()
             let promise = self.eventLoop.makePromise(of: JoinResult.self)
             self.pendingJoins[token] = promise
-            let actions = group.join(request, token: token, settings: self.settings.groups, now: now)
-            self.groups[groupId] = group
-            self.perform(actions)
+            let settings = self.settings.groups
+            self.perform(self.mutate(groupId) { $0.join(request, token: token, settings: settings, now: now) } ?? [])
             return promise.futureResult
         }
     }
@@ -271,36 +275,34 @@ public final class GroupCoordinator: @unchecked Sendable {
     public func sync(groupId: String, memberId: String, generationId: Int32, groupInstanceId: String?, protocolType: String?, protocolName: String?,
                      assignments: [String: ByteBuffer]) -> EventLoopFuture<SyncResult> {
         eventLoop.flatSubmit {
-            guard var group = self.groups[groupId] else {
+            guard self.groups[groupId] != nil else {
                 return self.eventLoop.makeSucceededFuture(.failure(groupId.isEmpty ? .invalidGroupId : .unknownMemberId))
             }
             let token = self.token()
             let promise = self.eventLoop.makePromise(of: SyncResult.self)
             self.pendingSyncs[token] = promise
-            let actions = group.sync(memberId: memberId, generationId: generationId, groupInstanceId: groupInstanceId, protocolType: protocolType,
-                                     protocolName: protocolName, assignments: assignments, token: token, now: Self.now())
-            self.groups[groupId] = group
-            self.perform(actions)
+            let actions = self.mutate(groupId) {
+                $0.sync(memberId: memberId, generationId: generationId, groupInstanceId: groupInstanceId, protocolType: protocolType,
+                        protocolName: protocolName, assignments: assignments, token: token, now: Self.now())
+            }
+            self.perform(actions ?? [])
             return promise.futureResult
         }
     }
 
     public func heartbeat(groupId: String, memberId: String, generationId: Int32, groupInstanceId: String?) -> EventLoopFuture<KafkaErrorCode> {
         eventLoop.submit {
-            guard var group = self.groups[groupId] else { return groupId.isEmpty ? .invalidGroupId : .unknownMemberId }
-            let code = group.heartbeat(memberId: memberId, generationId: generationId, groupInstanceId: groupInstanceId, now: Self.now())
-            self.groups[groupId] = group
-            return code
+            self.mutate(groupId) { $0.heartbeat(memberId: memberId, generationId: generationId, groupInstanceId: groupInstanceId, now: Self.now()) }
+                ?? (groupId.isEmpty ? .invalidGroupId : .unknownMemberId)
         }
     }
 
     public func leave(groupId: String, members: [ClassicGroup.LeavingMember]) -> EventLoopFuture<(KafkaErrorCode, [KafkaErrorCode])> {
         eventLoop.submit {
-            guard var group = self.groups[groupId] else {
+            let settings = self.settings.groups
+            guard let (codes, actions) = self.mutate(groupId, { $0.leave(members, settings: settings, now: Self.now()) }) else {
                 return (groupId.isEmpty ? .invalidGroupId : .unknownMemberId, members.map { _ in .unknownMemberId })
             }
-            let (codes, actions) = group.leave(members, settings: self.settings.groups, now: Self.now())
-            self.groups[groupId] = group
             self.perform(actions)
             return (.noError, codes)
         }
@@ -415,12 +417,11 @@ public final class GroupCoordinator: @unchecked Sendable {
         eventLoop.flatSubmit {
             let now = Self.now()
             let results = groupIds.map { groupId -> EventLoopFuture<(String, KafkaErrorCode)> in
-                guard var group = self.groups[groupId], group.state != .dead else {
+                guard let state = self.groups[groupId]?.state, state != .dead else {
                     return self.eventLoop.makeSucceededFuture((groupId, groupId.isEmpty ? .invalidGroupId : .groupIdNotFound))
                 }
-                let code = group.markDead(now: now)
+                let code = self.mutate(groupId) { $0.markDead(now: now) } ?? .groupIdNotFound
                 guard code == .noError else { return self.eventLoop.makeSucceededFuture((groupId, code)) }
-                self.groups[groupId] = group
                 let partitions = Array(self.offsets.committed(group: groupId).keys)
                 let records: [OffsetsTopicRecord] = partitions.map { .offset(group: groupId, partition: $0, nil) } + [.group(groupId, nil)]
                 return self.write(records, for: groupId).map {

@@ -169,7 +169,8 @@ public final class LogManager: @unchecked Sendable {
             // containing the recovery point onwards. Earlier segments were flushed with their indexes.
             let nextBase = index + 1 < baseOffsets.count ? baseOffsets[index + 1] : Int64.max
             let trust = clean || nextBase <= recoveryPoint
-            let (segment, report) = try Segment.open(baseOffset: baseOffset, directory: directory, indexIntervalBytes: config.indexIntervalBytes, nowMilliseconds: now, trustContents: trust)
+            let verification: Segment.Verification = trust ? .none : (baseOffset < recoveryPoint ? .from(offset: recoveryPoint) : .all)
+            let (segment, report) = try Segment.open(baseOffset: baseOffset, directory: directory, indexIntervalBytes: config.indexIntervalBytes, nowMilliseconds: now, verification: verification)
             segments.append(segment)
             if let report {
                 recovered = recovered || !trust
@@ -182,7 +183,7 @@ public final class LogManager: @unchecked Sendable {
                     ])
                     // Anything after a cut is unreachable by offset order: remove it.
                     for later in baseOffsets[(index + 1)...] {
-                        let doomed = try Segment.open(baseOffset: later, directory: directory, indexIntervalBytes: config.indexIntervalBytes, nowMilliseconds: now, trustContents: true).segment
+                        let doomed = try Segment.open(baseOffset: later, directory: directory, indexIntervalBytes: config.indexIntervalBytes, nowMilliseconds: now, verification: .none).segment
                         try doomed.deleteFiles()
                         deleted.append(later)
                     }

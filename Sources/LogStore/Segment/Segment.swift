@@ -74,22 +74,64 @@ final class Segment {
         return segment
     }
 
-    /// Opens an existing segment. With `trustContents`, the log and its indexes are taken as written at a
-    /// clean shutdown and only the batches after the last index entry are read (to find the next offset);
-    /// otherwise every batch is verified and the indexes are rebuilt (`recover`).
+    /// How much of a segment to verify when opening it.
+    enum Verification {
+        /// Taken as written (a clean shutdown, or entirely below the recovery point): only the batches after
+        /// the last index entry are read, to find the next offset.
+        case none
+        /// Everything below the offset was flushed: verify from the batch that holds it.
+        case from(offset: Int64)
+        /// Verify every batch and rebuild both indexes.
+        case all
+    }
+
+    /// Opens an existing segment, verifying as much of it as `verification` says. Verified batches have
+    /// their length, checksum and offset order checked; the file is cut at the first invalid byte.
     static func open(
-        baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64, trustContents: Bool
+        baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64, verification: Verification
     ) throws(StorageError) -> (segment: Segment, recovery: SegmentRecoveryReport?) {
         let segment = try Segment(baseOffset: baseOffset, directory: directory, indexIntervalBytes: indexIntervalBytes, nowMilliseconds: nowMilliseconds)
         let fileSize = try segment.log.size()
-        if trustContents {
-            try segment.offsetIndex.load(logSize: fileSize)
-            try segment.timeIndex.load(maximumRelativeOffset: nil)
+        switch verification {
+        case .all:
+            return (segment, try segment.recover(fileSize: fileSize))
+        case .none:
+            try segment.loadIndexes(logSize: fileSize)
             let start = Int(segment.offsetIndex.lastPosition ?? 0)
             let report = try segment.scan(from: start, fileSize: fileSize, verifyChecksums: false, rebuildIndexes: false)
             return (segment, report.truncatedBytes > 0 ? report : nil)
+        case .from(let offset):
+            try segment.loadIndexes(logSize: fileSize)
+            // Start at the last index entry at or below the flushed offset whose batch really is there; the
+            // entries after it may describe data that did not survive, so they are rebuilt by the scan.
+            var start = segment.offsetIndex.lookup(relativeOffset: UInt32(clamping: max(0, offset - baseOffset)))
+            let headerBytes = try segment.log.read(at: start, length: min(RecordBatchHeader.size, max(0, fileSize - start)))
+            if let header = try? RecordBatchHeader(from: headerBytes, at: headerBytes.readerIndex), header.baseOffset >= baseOffset, header.lastOffset <= offset {
+                try segment.offsetIndex.truncate(toPosition: start + 1)
+                try segment.timeIndex.truncate(toRelativeOffset: UInt32(clamping: header.baseOffset - baseOffset))
+            } else {
+                start = 0
+                try segment.offsetIndex.reset()
+                try segment.timeIndex.reset()
+            }
+            segment.restoreMaximumTimestampFromIndex()
+            segment.bytesSinceLastIndexEntry = 0
+            return (segment, try segment.scan(from: start, fileSize: fileSize, verifyChecksums: true, rebuildIndexes: true))
         }
-        return (segment, try segment.recover(fileSize: fileSize))
+    }
+
+    private func loadIndexes(logSize: Int) throws(StorageError) {
+        try offsetIndex.load(logSize: logSize)
+        try timeIndex.load(maximumRelativeOffset: nil)
+        restoreMaximumTimestampFromIndex()
+    }
+
+    /// The largest timestamp the time index knows, for the batches a partial scan does not read.
+    private func restoreMaximumTimestampFromIndex() {
+        if let timestamp = timeIndex.lastTimestamp, let relative = timeIndex.relativeOffsets.last {
+            maxTimestamp = timestamp
+            offsetOfMaxTimestamp = baseOffset + Int64(relative)
+        }
     }
 
     /// Verifies every batch, truncates at the first invalid byte and rebuilds both indexes.
@@ -181,8 +223,10 @@ final class Segment {
             offsetOfMaxTimestamp = header.lastOffset
         }
         if updateIndexes {
-            if bytesSinceLastIndexEntry >= indexIntervalBytes {
-                try offsetIndex.append(relativeOffset: UInt32(header.lastOffset - baseOffset), position: UInt32(position))
+            let relative = UInt32(header.lastOffset - baseOffset)
+            let advances = offsetIndex.lastRelativeOffset.map { relative > $0 } ?? true
+            if bytesSinceLastIndexEntry >= indexIntervalBytes && advances && (offsetIndex.lastPosition.map { UInt32(position) > $0 } ?? true) {
+                try offsetIndex.append(relativeOffset: relative, position: UInt32(position))
                 try timeIndex.maybeAppend(timestamp: maxTimestamp, relativeOffset: UInt32(offsetOfMaxTimestamp - baseOffset))
                 bytesSinceLastIndexEntry = 0
             }
