@@ -210,34 +210,33 @@ public final class TopicRegistry: @unchecked Sendable {
     }
 
     public func setPartitionCount(name: String, count: Int32, validateOnly: Bool) throws(TopicError) -> TopicMetadata {
-        try lock.withTypedLock { () throws(TopicError) -> TopicMetadata in
-            guard var topic = topicsByName[name] else { throw .unknownTopic(name) }
+        let topic = try update(name: name, validateOnly: validateOnly) { (topic: inout TopicMetadata) throws(TopicError) in
             guard count > topic.partitionCount else {
                 throw .invalidPartitions("Topic currently has \(topic.partitionCount) partitions, which is higher than the requested \(count).")
             }
             guard count <= 100_000 else { throw .invalidPartitions("Number of partitions \(count) exceeds the limit of 100000.") }
-            let previous = topic
             topic.partitionCount = count
-            if validateOnly { return topic }
-            topicsByName[name] = topic
-            do throws(TopicError) {
-                try persistLocked()
-            } catch {
-                topicsByName[name] = previous
-                throw error
-            }
-            logger.info("added partitions", metadata: ["topic": "\(name)", "partitions": "\(count)"])
-            return topic
         }
+        if !validateOnly {
+            logger.info("added partitions", metadata: ["topic": "\(name)", "partitions": "\(count)"])
+        }
+        return topic
     }
 
     /// Replaces a topic's explicit configs.
     public func setConfigs(name: String, configs: [String: String], validateOnly: Bool) throws(TopicError) -> TopicMetadata {
         if let problem = TopicConfigs.problem(with: configs) { throw .invalidConfig(problem) }
-        return try lock.withTypedLock { () throws(TopicError) -> TopicMetadata in
+        return try update(name: name, validateOnly: validateOnly) { (topic: inout TopicMetadata) throws(TopicError) in
+            topic.configs = configs
+        }
+    }
+
+    /// Applies `change` to a topic and persists it, restoring the previous state if the write fails.
+    private func update(name: String, validateOnly: Bool, _ change: (inout TopicMetadata) throws(TopicError) -> Void) throws(TopicError) -> TopicMetadata {
+        try lock.withTypedLock { () throws(TopicError) -> TopicMetadata in
             guard var topic = topicsByName[name] else { throw .unknownTopic(name) }
             let previous = topic
-            topic.configs = configs
+            try change(&topic)
             if validateOnly { return topic }
             topicsByName[name] = topic
             do throws(TopicError) {

@@ -131,29 +131,38 @@ public struct RecordBatchBuilder: Sendable {
 
     public func build() throws(CompressionError) -> ByteBuffer {
         precondition(!records.isEmpty, "a record batch holds at least one record")
-        var body = ByteBuffer()
-        for record in records { record.encode(into: &body) }
-        if compression != .none {
-            let compressed = try body.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) throws(CompressionError) -> [UInt8] in
-                try Compressor.compress(raw, codec: compression)
-            }
-            body = ByteBuffer(bytes: compressed)
-        }
         let header = RecordBatchHeader(
             baseOffset: baseOffset,
-            batchLength: Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + body.readableBytes),
             partitionLeaderEpoch: partitionLeaderEpoch,
             magic: 2,
-            crc: 0,
             attributes: RecordBatchHeader.attributes(compression: compression, timestampType: timestampType, isTransactional: isTransactional, isControl: isControl),
             lastOffsetDelta: Int32(records.count - 1),
             baseTimestamp: firstTimestamp ?? 0,
             maxTimestamp: maxTimestamp,
             producerId: producerId,
             producerEpoch: producerEpoch,
-            baseSequence: baseSequence,
-            recordCount: Int32(records.count)
+            baseSequence: baseSequence
         )
+        return try RecordBatch.assemble(header: header, records: records, compression: compression)
+    }
+}
+
+extension RecordBatch {
+    /// Encodes `records`, compresses them with `compression`, and writes `header` (with its length,
+    /// record count and CRC filled in) in front of them.
+    static func assemble(header: RecordBatchHeader, records: [Record], compression: CompressionCodec) throws(CompressionError) -> ByteBuffer {
+        var body = ByteBuffer()
+        for record in records { record.encode(into: &body) }
+        if compression != .none && !records.isEmpty {
+            let compressed = try body.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) throws(CompressionError) -> [UInt8] in
+                try Compressor.compress(raw, codec: compression)
+            }
+            body = ByteBuffer(bytes: compressed)
+        }
+        var header = header
+        header.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + body.readableBytes)
+        header.recordCount = Int32(records.count)
+        header.crc = 0
         var batch = ByteBuffer()
         batch.reserveCapacity(RecordBatchHeader.size + body.readableBytes)
         header.write(into: &batch)
@@ -205,26 +214,6 @@ extension RecordBatch {
     /// codec, so consumers skip the removed offsets and producer state stays intact. The CRC is
     /// recomputed. With no records left it is a header-only batch.
     public func rebuilt(keeping records: [Record]) throws(CompressionError) -> ByteBuffer {
-        var body = ByteBuffer()
-        for record in records { record.encode(into: &body) }
-        if let codec = header.compression, codec != .none, !records.isEmpty {
-            let compressed = try body.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) throws(CompressionError) -> [UInt8] in
-                try Compressor.compress(raw, codec: codec)
-            }
-            body = ByteBuffer(bytes: compressed)
-        }
-        var rebuiltHeader = header
-        rebuiltHeader.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + body.readableBytes)
-        rebuiltHeader.recordCount = Int32(records.count)
-        rebuiltHeader.crc = 0
-        var batch = ByteBuffer()
-        batch.reserveCapacity(RecordBatchHeader.size + body.readableBytes)
-        rebuiltHeader.write(into: &batch)
-        batch.writeImmutableBuffer(body)
-        let crc = batch.withUnsafeReadableBytes { raw in
-            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[RecordBatchHeader.attributesOffset...]))
-        }
-        batch.setInteger(crc, at: RecordBatchHeader.crcOffset)
-        return batch
+        try Self.assemble(header: header, records: records, compression: header.compression ?? .none)
     }
 }
