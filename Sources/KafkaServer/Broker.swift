@@ -145,28 +145,39 @@ public final class Broker: Sendable {
         logs.log(for: TopicPartition(topic: topic, partition: partition))
     }
 
-    /// Creates a topic and its partition logs (blocking I/O: call from the thread pool). On a storage failure
-    /// the topic is removed again, so the registry never lists a topic without logs.
+    /// Creates a topic and its partition logs (blocking I/O: call from the thread pool). The logs are
+    /// opened first and the topic recorded last, so nobody sees a topic whose logs are not there yet; a
+    /// crash in between leaves directories no topic owns, which the next start removes.
     @discardableResult
     public func createTopic(name: String, partitions: Int32, configs: [String: String], validateOnly: Bool = false) throws(TopicError) -> TopicMetadata {
         try topicChanges.withTypedLock { () throws(TopicError) -> TopicMetadata in
-            let topic = try topics.create(name: name, partitions: partitions, configs: configs, validateOnly: validateOnly)
-            if validateOnly { return topic }
-            let config = logConfig(for: topic)
+            let proposed = try topics.create(name: name, partitions: partitions, configs: configs, validateOnly: true)
+            if validateOnly { return proposed }
+            let config = logConfig(for: proposed)
             do {
                 for partition in 0..<partitions {
-                    let (log, _) = try logs.openLog(TopicPartition(topic: name, partition: partition), config: config, topicId: topic.topicId)
+                    let (log, _) = try logs.openLog(TopicPartition(topic: name, partition: partition), config: config, topicId: proposed.topicId)
                     try attachProducerState(to: log)
                 }
             } catch {
-                logger.error("creating partition logs failed; removing the topic", metadata: ["topic": "\(name)", "error": "\(error)"])
-                for partition in 0..<partitions {
-                    try? logs.deleteLog(TopicPartition(topic: name, partition: partition))
-                }
-                _ = try? topics.delete(name: name)
+                logger.error("creating partition logs failed", metadata: ["topic": "\(name)", "error": "\(error)"])
+                removeLogs(of: name, partitions: 0..<partitions)
                 throw .storage("cannot create the logs of topic \(name): \(error)")
             }
-            return topic
+            do throws(TopicError) {
+                return try topics.create(name: name, partitions: partitions, configs: configs, topicId: proposed.topicId)
+            } catch {
+                removeLogs(of: name, partitions: 0..<partitions)
+                throw error
+            }
+        }
+    }
+
+    private func removeLogs(of topic: String, partitions: Range<Int32>) {
+        for partition in partitions {
+            let topicPartition = TopicPartition(topic: topic, partition: partition)
+            _ = producerStates.withLockedValue { $0.removeValue(forKey: topicPartition) }
+            try? logs.deleteLog(topicPartition)
         }
     }
 
@@ -202,21 +213,29 @@ public final class Broker: Sendable {
         }
     }
 
+    /// Adds partitions: the new logs are opened before the higher count is recorded (see `createTopic`).
     public func addPartitions(name: String, count: Int32, validateOnly: Bool) throws(TopicError) -> TopicMetadata {
         try topicChanges.withTypedLock { () throws(TopicError) -> TopicMetadata in
-            let before = topics.topic(named: name)
-            let topic = try topics.setPartitionCount(name: name, count: count, validateOnly: validateOnly)
-            if validateOnly { return topic }
-            let config = logConfig(for: topic)
+            let current = topics.topic(named: name)
+            let proposed = try topics.setPartitionCount(name: name, count: count, validateOnly: true)
+            if validateOnly { return proposed }
+            let existing = current?.partitionCount ?? 0
+            let config = logConfig(for: proposed)
             do {
-                for partition in (before?.partitionCount ?? 0)..<count {
-                    let (log, _) = try logs.openLog(TopicPartition(topic: name, partition: partition), config: config, topicId: topic.topicId)
+                for partition in existing..<count {
+                    let (log, _) = try logs.openLog(TopicPartition(topic: name, partition: partition), config: config, topicId: proposed.topicId)
                     try attachProducerState(to: log)
                 }
             } catch {
+                removeLogs(of: name, partitions: existing..<count)
                 throw .storage("cannot create the new partition logs of \(name): \(error)")
             }
-            return topic
+            do throws(TopicError) {
+                return try topics.setPartitionCount(name: name, count: count, validateOnly: false)
+            } catch {
+                removeLogs(of: name, partitions: existing..<count)
+                throw error
+            }
         }
     }
 

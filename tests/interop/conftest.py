@@ -104,6 +104,15 @@ def workdir():
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def server_logs_shown_on_failure(workdir):
+    """Prints the end of every server log after the test; pytest shows it only when the test failed."""
+    yield
+    for path in sorted(workdir.glob("*.log")):
+        print(f"--- {path.name} (last 150 lines) ---")
+        print("\n".join(path.read_text(errors="replace").splitlines()[-150:]))
+
+
 @pytest.fixture
 def server_factory(tributary_binary, workdir):
     servers = []

@@ -3,7 +3,6 @@ input, exact duplicates, stale generations. Non-flexible request versions only (
 the encoding to big-endian integers and int16/int32-prefixed strings and bytes."""
 import socket
 import struct
-import zlib
 
 
 # --- encoding ---------------------------------------------------------------------------------------

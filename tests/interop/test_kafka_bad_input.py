@@ -2,7 +2,6 @@
 and the server keeps serving everyone else."""
 import socket
 import subprocess
-import time
 
 import kafka_wire as wire
 from test_kafka_storage import create_topic

@@ -163,8 +163,9 @@ public final class TopicRegistry: @unchecked Sendable {
     }
 
     /// Records a new topic. Validates the name (including Kafka's '.'/'_' collision rule), partitions and
-    /// configs; `validateOnly` checks without recording.
-    public func create(name: String, partitions: Int32, configs: [String: String], validateOnly: Bool = false) throws(TopicError) -> TopicMetadata {
+    /// configs; `validateOnly` checks without recording (and proposes a fresh topic id, which a later call
+    /// may pass back as `topicId` to record the topic under it).
+    public func create(name: String, partitions: Int32, configs: [String: String], validateOnly: Bool = false, topicId proposedId: KafkaUUID? = nil) throws(TopicError) -> TopicMetadata {
         try Self.validateName(name)
         guard partitions > 0 else { throw .invalidPartitions("Number of partitions must be larger than 0.") }
         guard partitions <= 100_000 else { throw .invalidPartitions("Number of partitions \(partitions) exceeds the limit of 100000.") }
@@ -175,7 +176,7 @@ public final class TopicRegistry: @unchecked Sendable {
             if let clash = topicsByName.keys.first(where: { $0.replacingOccurrences(of: ".", with: "_") == normalized }) {
                 throw .invalidName(name, reason: "it collides with existing topic \(clash) ('.' and '_' may collide in metric names)")
             }
-            var id = KafkaUUID.random()
+            var id = proposedId ?? KafkaUUID.random()
             while namesById[id] != nil { id = KafkaUUID.random() }
             let topic = TopicMetadata(name: name, topicId: id, partitionCount: partitions, configs: configs)
             if validateOnly { return topic }
