@@ -202,3 +202,21 @@ def test_compacted_topic_refuses_records_without_keys(server):
     producer.produce("keyed", value=b"no key", on_delivery=lambda error, message: errors.append(error))
     producer.flush(10)
     assert errors[0] is not None and errors[0].code() == confluent_kafka.KafkaError.INVALID_RECORD
+
+
+def test_topic_ids_and_configs_survive_a_restart(server):
+    admin = AdminClient({"bootstrap.servers": server.bootstrap})
+    for future in admin.create_topics([NewTopic("stable", 3, 1, config={"retention.ms": "123456"})]).values():
+        future.result()
+
+    def describe():
+        client = AdminClient({"bootstrap.servers": server.bootstrap})
+        description = list(client.describe_topics(confluent_kafka.TopicCollection(["stable"])).values())[0].result()
+        configs = list(client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, "stable")]).values())[0].result()
+        return str(description.topic_id), len(description.partitions), configs["retention.ms"].value
+
+    before = describe()
+    assert before[1:] == (3, "123456")
+    server.kill()
+    server.start()
+    assert describe() == before
