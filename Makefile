@@ -49,13 +49,16 @@ interop-test: build-release
 generate:
 	$(SWIFT) run generate-kafka-codec --schemas $(SCHEMAS) --error-codes $(ERROR_CODES)
 
-## Runs the request-decoder fuzzer (libFuzzer, AddressSanitizer); FUZZ_SECONDS bounds the run.
+## Runs the Kafka request-decoder and MQTT packet-decoder fuzzers (libFuzzer, AddressSanitizer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 600
 fuzz: deps
 	$(SWIFT) build --package-path Fuzz -c release -Xswiftc -sanitize=fuzzer,address
 	mkdir -p Fuzz/corpus
 	Fuzz/.build/release/FuzzKafkaRequestDecoder Fuzz/corpus Tests/KafkaProtocolTests/Fixtures/captured \
 		-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1
+	mkdir -p Fuzz/mqtt-corpus
+	Fuzz/.build/release/FuzzMQTTPacketDecoder Fuzz/mqtt-corpus \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1
 
 ## Micro benchmarks (package-benchmark).
 bench: deps

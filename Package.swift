@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Compression", targets: ["Compression"]),
         .library(name: "LogStore", targets: ["LogStore"]),
         .library(name: "Coordinator", targets: ["Coordinator"]),
+        .library(name: "MQTTProtocol", targets: ["MQTTProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -46,6 +47,13 @@ let package = Package(
             dependencies: [
                 "Compression",
                 "CCRC32C",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MQTTProtocol",
+            dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -131,6 +139,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MQTTProtocolTests",
+            dependencies: [
+                "MQTTProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

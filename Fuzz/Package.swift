@@ -18,5 +18,13 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6), .unsafeFlags(["-parse-as-library"])]
         ),
+        .executableTarget(
+            name: "FuzzMQTTPacketDecoder",
+            dependencies: [
+                .product(name: "MQTTProtocol", package: "tributary"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6), .unsafeFlags(["-parse-as-library"])]
+        ),
     ]
 )
