@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "LogStore", targets: ["LogStore"]),
         .library(name: "Coordinator", targets: ["Coordinator"]),
         .library(name: "MQTTProtocol", targets: ["MQTTProtocol"]),
+        .library(name: "MQTTBroker", targets: ["MQTTBroker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -55,6 +56,33 @@ let package = Package(
             name: "MQTTProtocol",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MQTTBroker",
+            dependencies: [
+                "MQTTProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Bridge",
+            dependencies: [
+                "MQTTBroker",
+                "MQTTProtocol",
+                "LogStore",
+                "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -99,6 +127,8 @@ let package = Package(
             name: "TributaryServer",
             dependencies: [
                 "KafkaServer",
+                "Bridge",
+                "MQTTBroker",
                 "Coordinator",
                 "LogStore",
                 "KafkaProtocol",
@@ -145,6 +175,29 @@ let package = Package(
             name: "MQTTProtocolTests",
             dependencies: [
                 "MQTTProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MQTTBrokerTests",
+            dependencies: [
+                "MQTTBroker",
+                "MQTTProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BridgeTests",
+            dependencies: [
+                "Bridge",
+                "MQTTBroker",
+                "MQTTProtocol",
+                "KafkaProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

@@ -1,5 +1,8 @@
+public import Bridge
+import Coordinator
 import Foundation
 public import KafkaServer
+public import MQTTBroker
 public import LogStore
 public import Logging
 import Yams
@@ -54,6 +57,15 @@ public struct ServerConfiguration: Sendable {
     /// How often recovery points and log start offsets are checkpointed.
     public var checkpointIntervalMilliseconds: Int64 = 10_000
     public var groupSettings = GroupCoordinator.Settings()
+    /// The MQTT listener; nil turns it off (`mqtt-listen: off`).
+    public var mqttListen: HostPort? = HostPort(host: "0.0.0.0", port: 1883)
+    /// MQTT over WebSocket (path /mqtt, subprotocol mqtt); off unless set.
+    public var mqttWebSocketListen: HostPort? = nil
+    public var mqtt = MQTTBrokerConfiguration()
+    /// Ingress routes from the config file's `routes:`; the fallback `#` → mqtt.messages follows them.
+    public var routes: [IngressRoute] = []
+    /// Device events topic (`events: {topic: ...}`).
+    public var eventsTopic = "mqtt.events"
 
     public init() {}
 
@@ -80,21 +92,40 @@ public struct ServerConfiguration: Sendable {
         ("group-initial-rebalance-delay-ms", "How long a new group's first rebalance waits for more members (default 3000)."),
         ("offsets-topic-partitions", "Partitions of __consumer_offsets, offsets.topic.num.partitions (default 50)."),
         ("offsets-retention-minutes", "How long offsets of empty groups are kept, offsets.retention.minutes (default 10080)."),
+        ("mqtt-listen", "MQTT listener, HOST:PORT, or off (default 0.0.0.0:1883)."),
+        ("mqtt-ws-listen", "MQTT over WebSocket listener (path /mqtt), HOST:PORT, or off (default off)."),
+        ("mqtt-max-packet-size", "Largest MQTT packet accepted, bytes (default 1048576)."),
+        ("mqtt-receive-maximum", "Unacknowledged QoS 1/2 publishes a client may send (default 100)."),
+        ("mqtt-max-inflight", "Unacknowledged QoS 1/2 messages sent to a client (default 100)."),
+        ("mqtt-max-queued-messages", "Messages queued per connected client behind the inflight window (default 10000)."),
+        ("mqtt-max-connections", "Simultaneous MQTT connections (default 100000)."),
+        ("mqtt-max-topic-length", "Longest topic name or filter, bytes (default 65535)."),
+        ("mqtt-max-topic-levels", "Most levels in a topic name or filter (default 128)."),
+        ("mqtt-topic-alias-maximum", "Topic aliases a client may use (default 64)."),
+        ("mqtt-connect-timeout-ms", "Close connections that send no CONNECT in this time (default 10000)."),
+        ("mqtt-sys-interval-seconds", "How often $SYS topics are refreshed (default 10)."),
+        ("mqtt-allow-anonymous", "Accept clients without a user name, true or false (default true)."),
+        ("mqtt-users", "user:password pairs separated by commas (default none)."),
+        ("mqtt-events-topic", "Topic of device events (default mqtt.events; also events: {topic: ...})."),
     ]
+
+    /// Keys of the config file that hold structures rather than one value.
+    static let structuredKeys: Set<String> = ["routes", "events"]
 
     /// Builds the configuration from a YAML file (optional), environment variables and flags, each a map
     /// from setting name to text.
     public static func resolve(configFile: String?, environment: [String: String], flags: [String: String]) throws -> ServerConfiguration {
         var values: [String: String] = [:]
+        var configuration = ServerConfiguration()
         if let configFile {
             for (key, value) in try readFile(configFile) { values[key] = value }
+            try configuration.applyStructured(try readStructured(configFile))
         }
         for (name, _) in settings {
             let variable = "TRIBUTARY_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
             if let value = environment[variable] { values[name] = value }
         }
         for (key, value) in flags { values[key] = value }
-        var configuration = ServerConfiguration()
         try configuration.apply(values)
         return configuration
     }
@@ -122,6 +153,7 @@ public struct ServerConfiguration: Sendable {
         var values: [String: String] = [:]
         for (keyNode, valueNode) in mapping {
             guard let key = keyNode.string else { throw ConfigurationError("\(path): a key that is not a string") }
+            if structuredKeys.contains(key) { continue }
             guard known.contains(key) else {
                 throw ConfigurationError("\(path): unknown setting '\(key)'; known settings: \(settings.map(\.name).joined(separator: ", "))")
             }
@@ -131,6 +163,83 @@ public struct ServerConfiguration: Sendable {
             values[key] = scalar.string
         }
         return values
+    }
+
+    /// The `routes:` and `events:` sections of a config file.
+    static func readStructured(_ path: String) throws -> [String: Node] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let node = try Yams.compose(yaml: text), let mapping = node.mapping else {
+            return [:]
+        }
+        var result: [String: Node] = [:]
+        for (keyNode, valueNode) in mapping {
+            if let key = keyNode.string, structuredKeys.contains(key) { result[key] = valueNode }
+        }
+        return result
+    }
+
+    mutating func applyStructured(_ sections: [String: Node]) throws {
+        if let routesNode = sections["routes"] {
+            guard let list = routesNode.sequence else { throw ConfigurationError("routes must be a list of {from, to, key}") }
+            var routes: [IngressRoute] = []
+            for (index, item) in list.enumerated() {
+                guard let entry = item.mapping else { throw ConfigurationError("routes[\(index)] must be a mapping with from, to and key") }
+                var fields: [String: String] = [:]
+                for (keyNode, valueNode) in entry {
+                    guard let key = keyNode.string, let value = valueNode.scalar?.string else {
+                        throw ConfigurationError("routes[\(index)]: every field must be a single value")
+                    }
+                    guard ["from", "to", "key", "partitions"].contains(key) else {
+                        throw ConfigurationError("routes[\(index)]: unknown field '\(key)'; known fields: from, to, key, partitions")
+                    }
+                    fields[key] = value
+                }
+                guard let from = fields["from"], let to = fields["to"] else { throw ConfigurationError("routes[\(index)] needs from and to") }
+                do {
+                    try TopicRegistry.validateName(to)
+                } catch {
+                    throw ConfigurationError("routes[\(index)]: '\(to)' is not a valid topic name: \(error)")
+                }
+                var partitions: Int32 = 1
+                if let text = fields["partitions"] {
+                    guard let value = Int32(text), value >= 1 else { throw ConfigurationError("routes[\(index)]: partitions must be a positive integer") }
+                    partitions = value
+                }
+                do {
+                    let key = try fields["key"].map { text throws(RouteError) in try KeyTemplate(parsing: text) } ?? KeyTemplate.clientId
+                    routes.append(IngressRoute(from: from, to: to, key: key, partitions: partitions))
+                } catch {
+                    throw ConfigurationError("routes[\(index)]: \(error)")
+                }
+            }
+            do {
+                _ = try RouteTable(routes)
+            } catch {
+                throw ConfigurationError(error.description)
+            }
+            self.routes = routes
+        }
+        if let eventsNode = sections["events"] {
+            guard let entry = eventsNode.mapping else { throw ConfigurationError("events must be a mapping with topic and enabled") }
+            for (keyNode, valueNode) in entry {
+                switch keyNode.string {
+                case "topic":
+                    guard let topic = valueNode.scalar?.string, !topic.isEmpty else { throw ConfigurationError("events.topic must be a topic name") }
+                    eventsTopic = topic
+                case "enabled":
+                    guard let list = valueNode.sequence else { throw ConfigurationError("events.enabled must be a list of event names") }
+                    var enabled: Set<String> = []
+                    for item in list {
+                        guard let name = item.scalar?.string, MQTTBrokerConfiguration.allEvents.contains(name) else {
+                            throw ConfigurationError("events.enabled: unknown event '\(item.scalar?.string ?? "?")'; known: \(MQTTBrokerConfiguration.allEvents.sorted().joined(separator: ", "))")
+                        }
+                        enabled.insert(name)
+                    }
+                    mqtt.enabledEvents = enabled
+                default:
+                    throw ConfigurationError("events: unknown field '\(keyNode.string ?? "?")'; known fields: topic, enabled")
+                }
+            }
+        }
     }
 
     mutating func apply(_ values: [String: String]) throws {
@@ -187,6 +296,47 @@ public struct ServerConfiguration: Sendable {
             case "group-initial-rebalance-delay-ms": groupSettings.groups.initialRebalanceDelayMilliseconds = try integer(name, text, min: 0)
             case "offsets-topic-partitions": groupSettings.offsetsTopicPartitions = try integer(name, text, min: 1)
             case "offsets-retention-minutes": groupSettings.offsetsRetentionMilliseconds = try integer(name, text, min: 1) * 60_000
+            case "mqtt-listen":
+                if ["off", "none", ""].contains(text.lowercased()) {
+                    mqttListen = nil
+                } else {
+                    guard let address = HostPort(parsing: text) else { throw ConfigurationError("mqtt-listen must be HOST:PORT or off, not '\(text)'") }
+                    mqttListen = address
+                }
+            case "mqtt-ws-listen":
+                if ["off", "none", ""].contains(text.lowercased()) {
+                    mqttWebSocketListen = nil
+                } else {
+                    guard let address = HostPort(parsing: text) else { throw ConfigurationError("mqtt-ws-listen must be HOST:PORT or off, not '\(text)'") }
+                    mqttWebSocketListen = address
+                }
+            case "mqtt-max-packet-size": mqtt.maximumPacketSize = try integer(name, text, min: 64)
+            case "mqtt-receive-maximum": mqtt.receiveMaximum = try integer(name, text, min: 1)
+            case "mqtt-max-inflight": mqtt.maximumInflight = try integer(name, text, min: 1)
+            case "mqtt-max-queued-messages": mqtt.maximumQueuedMessages = try integer(name, text, min: 0)
+            case "mqtt-max-connections": mqtt.maximumConnections = try integer(name, text, min: 1)
+            case "mqtt-max-topic-length": mqtt.maximumTopicLength = try integer(name, text, min: 1)
+            case "mqtt-max-topic-levels": mqtt.maximumTopicLevels = try integer(name, text, min: 1)
+            case "mqtt-topic-alias-maximum": mqtt.topicAliasMaximum = try integer(name, text, min: 0)
+            case "mqtt-connect-timeout-ms": mqtt.connectTimeoutMilliseconds = try integer(name, text, min: 1)
+            case "mqtt-sys-interval-seconds": mqtt.systemTopicIntervalSeconds = try integer(name, text, min: 1)
+            case "mqtt-allow-anonymous":
+                switch text.lowercased() {
+                case "true", "yes", "1": mqtt.allowAnonymous = true
+                case "false", "no", "0": mqtt.allowAnonymous = false
+                default: throw ConfigurationError("mqtt-allow-anonymous must be true or false, not '\(text)'")
+                }
+            case "mqtt-users":
+                var users: [String: String] = [:]
+                for pair in text.split(separator: ",") {
+                    let parts = pair.split(separator: ":", maxSplits: 1)
+                    guard parts.count == 2, !parts[0].isEmpty else { throw ConfigurationError("mqtt-users must be user:password pairs separated by commas") }
+                    users[String(parts[0])] = String(parts[1])
+                }
+                mqtt.users = users
+            case "mqtt-events-topic":
+                guard !text.isEmpty else { throw ConfigurationError("mqtt-events-topic must not be empty") }
+                eventsTopic = text
             default:
                 throw ConfigurationError("unknown setting '\(name)'")
             }
@@ -205,6 +355,8 @@ public struct ServerConfiguration: Sendable {
             "nodeId": "\(nodeId)", "defaultPartitions": "\(defaultPartitions)", "autoCreateTopics": "\(autoCreateTopics)",
             "flushPolicy": "\(logDefaults.flushPolicy)", "segmentBytes": "\(logDefaults.segmentBytes)",
             "retentionMs": "\(logDefaults.retentionMilliseconds)", "retentionBytes": "\(logDefaults.retentionBytes)",
+            "mqttListen": "\(mqttListen.map { "\($0)" } ?? "off")", "mqttWebSocketListen": "\(mqttWebSocketListen.map { "\($0)" } ?? "off")",
+            "routes": "\(routes.count)", "eventsTopic": "\(eventsTopic)",
         ]
     }
 }

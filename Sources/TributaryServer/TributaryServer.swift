@@ -1,9 +1,11 @@
+import Bridge
 import Coordinator
 import Foundation
 import KafkaProtocol
 import KafkaServer
 import LogStore
 public import Logging
+import MQTTBroker
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -11,6 +13,8 @@ import ServiceLifecycle
 /// The whole server: storage, topics, the Kafka listener and background maintenance, run until SIGINT or
 /// SIGTERM, then shut down cleanly (listeners closed, logs flushed, clean-shutdown marker written).
 public enum TributaryServer {
+    public static let version = "0.1.0"
+
     public static func run(configuration: ServerConfiguration, logger: Logger) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         // Blocking file I/O (appends, flushes, reads) runs here, never on the event loops.
@@ -65,9 +69,20 @@ public enum TributaryServer {
         let listener = KafkaListener(broker: broker, group: group, logger: logger)
         let kafka = KafkaService(listener: listener, address: configuration.kafkaListen)
         let maintenance = MaintenanceService(broker: broker, configuration: configuration, logger: logger)
+        var serviceList: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: kafka), .init(service: maintenance)]
+        if configuration.mqttListen != nil || configuration.mqttWebSocketListen != nil {
+            let mqtt: MQTTService
+            do {
+                mqtt = try await MQTTService.prepare(configuration: configuration, broker: broker, group: group, logger: logger)
+            } catch {
+                await broker.shutdown()
+                throw error
+            }
+            serviceList.append(.init(service: mqtt))
+        }
         let services = ServiceGroup(
             configuration: .init(
-                services: [.init(service: kafka), .init(service: maintenance)],
+                services: serviceList,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -102,6 +117,86 @@ struct KafkaService: Service {
         // Serve until the service group asks to stop, then close the listener and its connections.
         try? await gracefulShutdown()
         await listener.stop()
+    }
+}
+
+/// The MQTT broker over the log: ingress routes, sessions and retained messages in internal topics,
+/// device events; its listeners run until graceful shutdown, then every client is disconnected and every
+/// persistent session written before the logs close.
+struct MQTTService: Service {
+    let core: MQTTBrokerCore
+    let configuration: ServerConfiguration
+    let group: any EventLoopGroup
+    let logger: Logger
+
+    static func prepare(configuration: ServerConfiguration, broker: Broker, group: any EventLoopGroup, logger: Logger) async throws -> MQTTService {
+        let routes: RouteTable
+        do {
+            routes = try RouteTable(configuration.routes)
+        } catch {
+            throw ConfigurationError(error.description)
+        }
+        let provider = BrokerTopicProvider(broker: broker)
+        let messageLog = LogMessageLog(routes: routes, provider: provider)
+        let stateStore = LogStateStore(provider: provider)
+        let events = EventTopicSink(topic: configuration.eventsTopic, provider: provider, logger: logger)
+        // Topic creation is file I/O: off the event loops.
+        try await broker.threadPool.runIfActive {
+            try messageLog.prepareTopics()
+            try events.prepareTopic()
+        }
+        var mqttConfiguration = configuration.mqtt
+        mqttConfiguration.serverVersion = "tributary \(TributaryServer.version)"
+        let core = MQTTBrokerCore(
+            eventLoop: group.next(), configuration: mqttConfiguration, messageLog: messageLog, stateStore: stateStore, events: events,
+            logger: logger, clock: { Int64(Date().timeIntervalSince1970 * 1000) })
+        try await core.start()
+        return MQTTService(core: core, configuration: configuration, group: group, logger: logger)
+    }
+
+    func run() async throws {
+        var channels: [any Channel] = []
+        do {
+            if let address = configuration.mqttListen {
+                channels.append(try await MQTTListener.bindTCP(host: address.host, port: address.port, group: group, core: core))
+                logger.info("mqtt listening", metadata: ["address": "\(address)"])
+            }
+            if let address = configuration.mqttWebSocketListen {
+                channels.append(try await MQTTListener.bindWebSocket(host: address.host, port: address.port, group: group, core: core))
+                logger.info("mqtt over websocket listening", metadata: ["address": "\(address)", "path": "/mqtt"])
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            await core.stop()
+            throw error
+        }
+        try? await gracefulShutdown()
+        for channel in channels { try? await channel.close() }
+        await core.stop()
+    }
+}
+
+/// The bridge's access to topics: existing ones, or created with the given partitions and configs.
+struct BrokerTopicProvider: TopicProvider {
+    let broker: Broker
+
+    func partitionLogs(of topic: String, creatingWith partitions: Int32, configs: [String: String]) throws -> [PartitionLog] {
+        var metadata = broker.topics.topic(named: topic)
+        if metadata == nil {
+            do {
+                metadata = try broker.createTopic(name: topic, partitions: partitions, configs: configs)
+                broker.logger.info("created topic for mqtt", metadata: ["topic": "\(topic)", "partitions": "\(partitions)"])
+            } catch .alreadyExists {
+                metadata = broker.topics.topic(named: topic)
+            }
+        }
+        guard let metadata else { throw ConfigurationError("topic \(topic) could not be created") }
+        return try (0..<metadata.partitionCount).map { partition in
+            guard let log = broker.log(topic: topic, partition: partition) else {
+                throw ConfigurationError("topic \(topic) has no log for partition \(partition)")
+            }
+            return log
+        }
     }
 }
 

@@ -9,7 +9,7 @@ struct Tributary: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tributary",
         abstract: "A Kafka-wire-compatible log server with an MQTT broker alongside.",
-        version: "0.1.0",
+        version: TributaryServer.version,
         subcommands: [Serve.self, ApiKeys.self],
         defaultSubcommand: Serve.self
     )
@@ -48,6 +48,21 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("group-initial-rebalance-delay-ms"), help: "Initial rebalance delay of new groups.") var groupInitialRebalanceDelayMs: String?
     @Option(name: .customLong("offsets-topic-partitions"), help: "Partitions of __consumer_offsets.") var offsetsTopicPartitions: String?
     @Option(name: .customLong("offsets-retention-minutes"), help: "Retention of offsets of empty groups.") var offsetsRetentionMinutes: String?
+    @Option(name: .customLong("mqtt-listen"), help: "MQTT listener, HOST:PORT or off (default 0.0.0.0:1883).") var mqttListen: String?
+    @Option(name: .customLong("mqtt-ws-listen"), help: "MQTT over WebSocket listener, HOST:PORT or off.") var mqttWsListen: String?
+    @Option(name: .customLong("mqtt-max-packet-size"), help: "Largest MQTT packet accepted.") var mqttMaxPacketSize: String?
+    @Option(name: .customLong("mqtt-receive-maximum"), help: "Unacknowledged publishes a client may send.") var mqttReceiveMaximum: String?
+    @Option(name: .customLong("mqtt-max-inflight"), help: "Unacknowledged messages sent to a client.") var mqttMaxInflight: String?
+    @Option(name: .customLong("mqtt-max-queued-messages"), help: "Messages queued per client.") var mqttMaxQueuedMessages: String?
+    @Option(name: .customLong("mqtt-max-connections"), help: "Simultaneous MQTT connections.") var mqttMaxConnections: String?
+    @Option(name: .customLong("mqtt-max-topic-length"), help: "Longest topic, bytes.") var mqttMaxTopicLength: String?
+    @Option(name: .customLong("mqtt-max-topic-levels"), help: "Most topic levels.") var mqttMaxTopicLevels: String?
+    @Option(name: .customLong("mqtt-topic-alias-maximum"), help: "Topic aliases a client may use.") var mqttTopicAliasMaximum: String?
+    @Option(name: .customLong("mqtt-connect-timeout-ms"), help: "Time allowed for CONNECT.") var mqttConnectTimeoutMs: String?
+    @Option(name: .customLong("mqtt-sys-interval-seconds"), help: "How often $SYS topics are refreshed.") var mqttSysIntervalSeconds: String?
+    @Option(name: .customLong("mqtt-allow-anonymous"), help: "true or false.") var mqttAllowAnonymous: String?
+    @Option(name: .customLong("mqtt-users"), help: "user:password pairs separated by commas.") var mqttUsers: String?
+    @Option(name: .customLong("mqtt-events-topic"), help: "Topic of device events.") var mqttEventsTopic: String?
 
     var flags: [String: String] {
         let pairs: [(String, String?)] = [
@@ -60,6 +75,12 @@ struct Serve: AsyncParsableCommand {
             ("group-min-session-timeout-ms", groupMinSessionTimeoutMs), ("group-max-session-timeout-ms", groupMaxSessionTimeoutMs),
             ("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs), ("offsets-topic-partitions", offsetsTopicPartitions),
             ("offsets-retention-minutes", offsetsRetentionMinutes),
+            ("mqtt-listen", mqttListen), ("mqtt-ws-listen", mqttWsListen), ("mqtt-max-packet-size", mqttMaxPacketSize),
+            ("mqtt-receive-maximum", mqttReceiveMaximum), ("mqtt-max-inflight", mqttMaxInflight), ("mqtt-max-queued-messages", mqttMaxQueuedMessages),
+            ("mqtt-max-connections", mqttMaxConnections), ("mqtt-max-topic-length", mqttMaxTopicLength), ("mqtt-max-topic-levels", mqttMaxTopicLevels),
+            ("mqtt-topic-alias-maximum", mqttTopicAliasMaximum), ("mqtt-connect-timeout-ms", mqttConnectTimeoutMs),
+            ("mqtt-sys-interval-seconds", mqttSysIntervalSeconds), ("mqtt-allow-anonymous", mqttAllowAnonymous), ("mqtt-users", mqttUsers),
+            ("mqtt-events-topic", mqttEventsTopic),
         ]
         var result: [String: String] = [:]
         for (name, value) in pairs { if let value { result[name] = value } }

@@ -20,6 +20,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int) -> list:
+    """Distinct free loopback ports (all held open while choosing, so none is handed out twice)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -37,7 +51,9 @@ class Server:
     def __init__(self, binary: pathlib.Path, data: pathlib.Path, extra_args=()):
         self.binary = binary
         self.data = data
-        self.port = free_port()
+        # The MQTT listeners default to 0.0.0.0:1883; every test server gets loopback ports of its own,
+        # kept across restarts so clients reconnect to the same address.
+        self.port, self.mqtt_port, self.ws_port = free_ports(3)
         self.extra_args = list(extra_args)
         self.process = None
         self.log_path = data.parent / f"{data.name}.log"
@@ -47,13 +63,19 @@ class Server:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def mqtt_address(self) -> str:
+        return f"127.0.0.1:{self.mqtt_port}"
+
     def start(self, extra_args=()):
         self.log_file = open(self.log_path, "ab")
-        args = [str(self.binary), "serve", "--data", str(self.data), "--kafka-listen", self.bootstrap]
+        args = [str(self.binary), "serve", "--data", str(self.data), "--kafka-listen", self.bootstrap,
+                "--mqtt-listen", self.mqtt_address, "--mqtt-ws-listen", f"127.0.0.1:{self.ws_port}"]
         args += self.extra_args + list(extra_args)
         self.process = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT)
         try:
             wait_for_port(self.port)
+            wait_for_port(self.mqtt_port)
         except TimeoutError:
             self.stop()
             raise RuntimeError(f"tributary did not start; log:\n{self.log()}")

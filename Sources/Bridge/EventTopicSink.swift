@@ -1,0 +1,110 @@
+import KafkaProtocol
+public import Logging
+public import MQTTBroker
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Writes device events as JSON records to the events topic (key = client id), without waiting for the
+/// flush: events describe what happened, they are not acknowledged to anyone.
+public final class EventTopicSink: MQTTEventSink {
+    public let topic: String
+    let topics: TopicCache
+    let logger: Logger
+    private let failures = NIOLockedValueBox<(count: Int, lastLogged: Int64)>((0, 0))
+
+    public init(topic: String, partitions: Int32 = 1, provider: any TopicProvider, logger: Logger) {
+        self.topic = topic
+        self.topics = TopicCache(provider: provider)
+        self.logger = logger
+    }
+
+    public func prepareTopic() throws {
+        _ = try topics.logs(of: topic, partitions: 1)
+    }
+
+    public func emit(_ event: MQTTEvent) {
+        let value = ByteBuffer(string: Self.json(event))
+        do {
+            let logs = try topics.logs(of: topic, partitions: 1)
+            guard !logs.isEmpty else { throw NoPartitions(topic: topic) }
+            let partition = Int(KafkaPartitioner.partition(forKey: event.clientId.utf8, partitions: Int32(logs.count)))
+            let batch = try MQTTRecordFormat.batch(key: ByteBuffer(string: event.clientId), value: value, headers: [], timestamp: event.timestampMilliseconds)
+            let topics = self.topics
+            let topic = self.topic
+            logs[partition].append(batch, durability: .written) { result in
+                if case .failure(let error) = result {
+                    topics.invalidate(topic)
+                    self.failed(event, error)
+                }
+            }
+        } catch {
+            failed(event, error)
+        }
+    }
+
+    /// Logged at most once a minute, with how many were lost since.
+    private func failed(_ event: MQTTEvent, _ error: any Error) {
+        let now = event.timestampMilliseconds
+        let report: Int? = failures.withLockedValue { state in
+            state.count += 1
+            guard now - state.lastLogged >= 60_000 else { return nil }
+            let count = state.count
+            state = (0, now)
+            return count
+        }
+        if let report {
+            logger.error("device events could not be written", metadata: ["topic": "\(topic)", "lost": "\(report)", "error": "\(error)"])
+        }
+    }
+
+    /// `{"event":..., "timestamp":..., "clientid":..., "username":..., <fields>}`.
+    static func json(_ event: MQTTEvent) -> String {
+        var out = "{\"event\":"
+        appendString(event.name, to: &out)
+        out += ",\"timestamp\":\(event.timestampMilliseconds),\"clientid\":"
+        appendString(event.clientId, to: &out)
+        out += ",\"username\":"
+        if let username = event.username { appendString(username, to: &out) } else { out += "null" }
+        for (name, value) in event.fields {
+            out += ","
+            appendString(name, to: &out)
+            out += ":"
+            switch value {
+            case .string(let text): appendString(text, to: &out)
+            case .integer(let number): out += String(number)
+            case .bool(let flag): out += flag ? "true" : "false"
+            case .null: out += "null"
+            case .strings(let list):
+                out += "["
+                for (index, text) in list.enumerated() {
+                    if index > 0 { out += "," }
+                    appendString(text, to: &out)
+                }
+                out += "]"
+            }
+        }
+        out += "}"
+        return out
+    }
+
+    static func appendString(_ text: String, to out: inout String) {
+        out += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out += "\""
+    }
+}

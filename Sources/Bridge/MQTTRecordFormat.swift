@@ -1,0 +1,124 @@
+public import KafkaProtocol
+public import MQTTBroker
+import MQTTProtocol
+import NIOCore
+
+/// How an MQTT message is stored as a Kafka record: value = payload, timestamp = when the broker
+/// received it, and the MQTT metadata in headers a Kafka consumer can read (`mqtt.topic`, `mqtt.qos`,
+/// `mqtt.retain`, `mqtt.client_id`, `mqtt.username`, and MQTT 5's content type, response topic,
+/// correlation data, payload format, expiry; user properties as headers of their own name).
+public enum MQTTRecordFormat {
+    public static let topicHeader = "mqtt.topic"
+    static let qosHeader = "mqtt.qos"
+    static let retainHeader = "mqtt.retain"
+    static let clientIdHeader = "mqtt.client_id"
+    static let usernameHeader = "mqtt.username"
+    static let contentTypeHeader = "mqtt.content_type"
+    static let responseTopicHeader = "mqtt.response_topic"
+    static let correlationDataHeader = "mqtt.correlation_data"
+    static let payloadFormatHeader = "mqtt.payload_format"
+    static let messageExpiryHeader = "mqtt.message_expiry"
+
+    public static func headers(of message: MQTTMessage) -> [RecordHeader] {
+        var headers: [RecordHeader] = [
+            RecordHeader(key: topicHeader, value: ByteBuffer(string: message.topic)),
+            RecordHeader(key: qosHeader, value: ByteBuffer(string: String(message.qos.rawValue))),
+            RecordHeader(key: retainHeader, value: ByteBuffer(string: message.retain ? "true" : "false")),
+        ]
+        if let clientId = message.publisherClientId { headers.append(RecordHeader(key: clientIdHeader, value: ByteBuffer(string: clientId))) }
+        if let username = message.publisherUsername { headers.append(RecordHeader(key: usernameHeader, value: ByteBuffer(string: username))) }
+        let properties = message.properties
+        if let contentType = properties.contentType { headers.append(RecordHeader(key: contentTypeHeader, value: ByteBuffer(string: contentType))) }
+        if let responseTopic = properties.responseTopic { headers.append(RecordHeader(key: responseTopicHeader, value: ByteBuffer(string: responseTopic))) }
+        if let correlationData = properties.correlationData { headers.append(RecordHeader(key: correlationDataHeader, value: correlationData)) }
+        if let format = properties.payloadFormatIndicator { headers.append(RecordHeader(key: payloadFormatHeader, value: ByteBuffer(string: String(format)))) }
+        if let expiry = properties.messageExpiryInterval { headers.append(RecordHeader(key: messageExpiryHeader, value: ByteBuffer(string: String(expiry)))) }
+        for property in properties.userProperties {
+            headers.append(RecordHeader(key: property.name, value: ByteBuffer(string: property.value)))
+        }
+        return headers
+    }
+
+    /// The MQTT message a record holds, or nil when the record was not written by the MQTT broker (no
+    /// `mqtt.topic` header).
+    public static func message(from record: Record, timestamp: Int64, position: LogPosition?) -> MQTTMessage? {
+        var topic: String? = nil
+        var qos = MQTTQoS.atMostOnce
+        var retain = false
+        var clientId: String? = nil
+        var username: String? = nil
+        var properties = MQTTProperties()
+        for header in record.headers {
+            let text = header.value.map { String(decoding: $0.readableBytesView, as: UTF8.self) }
+            switch header.key {
+            case topicHeader: topic = text
+            case qosHeader: qos = text.flatMap { UInt8($0) }.flatMap(MQTTQoS.init(rawValue:)) ?? .atMostOnce
+            case retainHeader: retain = text == "true"
+            case clientIdHeader: clientId = text
+            case usernameHeader: username = text
+            case contentTypeHeader: properties.contentType = text
+            case responseTopicHeader: properties.responseTopic = text
+            case correlationDataHeader: properties.correlationData = header.value ?? ByteBuffer()
+            case payloadFormatHeader: properties.payloadFormatIndicator = text.flatMap { UInt8($0) }
+            case messageExpiryHeader: properties.messageExpiryInterval = text.flatMap { UInt32($0) }
+            default: properties.userProperties.append(MQTTUserProperty(name: header.key, value: text ?? ""))
+            }
+        }
+        guard let topic else { return nil }
+        return MQTTMessage(
+            topic: topic, payload: record.value ?? ByteBuffer(), qos: qos, retain: retain, properties: properties,
+            publisherClientId: clientId, publisherUsername: username, receivedAtMilliseconds: timestamp, position: position)
+    }
+
+    /// One record batch holding one record.
+    static func batch(key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader], timestamp: Int64) throws -> RecordBatch {
+        var builder = RecordBatchBuilder()
+        builder.append(key: key, value: value, headers: headers, timestamp: timestamp)
+        var bytes = try builder.build()
+        return try RecordBatch.read(from: &bytes)
+    }
+}
+
+/// Kafka's default partitioner for keyed records: murmur2 of the key bytes, made positive, modulo the
+/// partition count — so a Kafka producer and the bridge put the same key in the same partition.
+public enum KafkaPartitioner {
+    public static func partition(forKey key: some Collection<UInt8>, partitions: Int32) -> Int32 {
+        guard partitions > 1 else { return 0 }
+        return Int32((murmur2(key) & 0x7fff_ffff) % UInt32(partitions))
+    }
+
+    public static func murmur2(_ data: some Collection<UInt8>) -> UInt32 {
+        let bytes = Array(data)
+        let m: UInt32 = 0x5bd1_e995
+        let r: UInt32 = 24
+        var h: UInt32 = 0x9747_b28c ^ UInt32(truncatingIfNeeded: bytes.count)
+        let whole = bytes.count / 4
+        for index in 0..<whole {
+            let base = index * 4
+            var k = UInt32(bytes[base]) | UInt32(bytes[base + 1]) << 8 | UInt32(bytes[base + 2]) << 16 | UInt32(bytes[base + 3]) << 24
+            k &*= m
+            k ^= k >> r
+            k &*= m
+            h &*= m
+            h ^= k
+        }
+        let tail = whole * 4
+        switch bytes.count % 4 {
+        case 3:
+            h ^= UInt32(bytes[tail + 2]) << 16
+            fallthrough
+        case 2:
+            h ^= UInt32(bytes[tail + 1]) << 8
+            fallthrough
+        case 1:
+            h ^= UInt32(bytes[tail])
+            h &*= m
+        default:
+            break
+        }
+        h ^= h >> 13
+        h &*= m
+        h ^= h >> 15
+        return h
+    }
+}

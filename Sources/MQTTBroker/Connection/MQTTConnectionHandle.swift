@@ -1,0 +1,52 @@
+public import NIOCore
+
+/// The broker's grip on a network connection (TCP or WebSocket alike): it can send bytes, start the keep
+/// alive watch, and close. The broker encodes packets itself (it knows the connection's protocol version).
+///
+/// Sendable: all properties are immutable; `Channel` is thread-safe and its operations hop to its loop.
+public final class MQTTConnectionHandle: Sendable {
+    public let id: UInt64
+    let channel: any Channel
+    public let remoteAddress: String
+
+    public init(id: UInt64, channel: any Channel) {
+        self.id = id
+        self.channel = channel
+        if let address = channel.remoteAddress {
+            self.remoteAddress = "\(address.ipAddress ?? "unknown"):\(address.port ?? 0)"
+        } else {
+            self.remoteAddress = "unknown"
+        }
+    }
+
+    func write(_ buffer: ByteBuffer) {
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+
+    /// Watches for 1.5 × the keep alive without a packet from the client [MQTT-3.1.2-24]; 0 turns it off.
+    func startKeepAlive(seconds: UInt16) {
+        guard seconds > 0 else { return }
+        let timeout = TimeAmount.milliseconds(Int64(seconds) * 1500)
+        channel.eventLoop.execute {
+            self.channel.pipeline.fireUserInboundEventTriggered(MQTTKeepAlive.start(timeout))
+        }
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+
+    /// Closes once what was written so far has gone out (a final CONNACK or DISCONNECT).
+    func closeAfterFlush() {
+        // Writes complete in order: once this empty one has, everything before it is out.
+        let channel = self.channel
+        channel.writeAndFlush(ByteBuffer()).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+}
+
+/// Tells the connection's channel handler to start the keep alive watch.
+public enum MQTTKeepAlive: Sendable {
+    case start(TimeAmount)
+}

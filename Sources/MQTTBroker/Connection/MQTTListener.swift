@@ -1,0 +1,139 @@
+public import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// Accepts MQTT connections: plain TCP, and MQTT over WebSocket (binary frames, subprotocol `mqtt`).
+/// Both end in the same `MQTTChannelHandler`, which reads bytes and knows nothing of the transport, so a
+/// TLS listener only has to put its handler in front.
+public enum MQTTListener {
+    /// Binds a TCP listener; returns its server channel (close it to stop accepting).
+    public static func bindTCP(host: String, port: Int, group: any EventLoopGroup, core: MQTTBrokerCore) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 4096)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: false)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(core: core))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+    }
+
+    /// Binds a WebSocket listener that upgrades requests for `path` offering the `mqtt` subprotocol.
+    public static func bindWebSocket(
+        host: String, port: Int, path: String = "/mqtt", group: any EventLoopGroup, core: MQTTBrokerCore
+    ) async throws -> any Channel {
+        let maximumFrameSize = max(1 << 16, core.configuration.maximumPacketSize + 16)
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 4096)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let upgrader = NIOWebSocketServerUpgrader(
+                    maxFrameSize: maximumFrameSize,
+                    shouldUpgrade: { channel, head in
+                        let requestPath = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+                        let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map { $0.lowercased() }
+                        guard requestPath == path, offered.contains("mqtt") || offered.contains("mqttv3.1") else {
+                            return channel.eventLoop.makeSucceededFuture(nil)
+                        }
+                        var headers = HTTPHeaders()
+                        headers.add(name: "Sec-WebSocket-Protocol", value: offered.contains("mqtt") ? "mqtt" : "mqttv3.1")
+                        return channel.eventLoop.makeSucceededFuture(headers)
+                    },
+                    upgradePipelineHandler: { channel, _ in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(WebSocketStreamHandler())
+                            try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(core: core))
+                        }
+                    })
+                let refusal = NotWebSocketHandler(path: path)
+                return channel.pipeline.configureHTTPServerPipeline(
+                    withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                        context.pipeline.removeHandler(refusal, promise: nil)
+                    })
+                ).flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(refusal)
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+    }
+}
+
+/// Answers HTTP requests that are not a WebSocket upgrade to the MQTT path, and closes.
+private final class NotWebSocketHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let path: String
+
+    init(path: String) {
+        self.path = path
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .end = unwrapInboundIn(data) else { return }
+        let body = "MQTT over WebSocket: upgrade a request for \(path) with the subprotocol mqtt\n"
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain")
+        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .upgradeRequired, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [context] _ in
+            context.close(promise: nil)
+        }
+    }
+}
+
+/// Turns binary WebSocket frames into a byte stream and bytes into binary frames; answers pings and
+/// close frames. MQTT packets may span frames and frames may hold several packets (MQTT 6.0).
+private final class WebSocketStreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = WebSocketFrame
+
+    private var closing = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .binary, .continuation:
+            context.fireChannelRead(wrapInboundOut(frame.unmaskedData))
+        case .ping:
+            let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+        case .pong:
+            break
+        case .connectionClose:
+            close(context: context, code: .normalClosure)
+        case .text:
+            // MQTT over WebSocket uses binary frames only [MQTT-6.0.0-1].
+            close(context: context, code: .unacceptableData)
+        default:
+            close(context: context, code: .protocolError)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let bytes = unwrapOutboundIn(data)
+        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: bytes)), promise: promise)
+    }
+
+    private func close(context: ChannelHandlerContext, code: WebSocketErrorCode) {
+        guard !closing else { return }
+        closing = true
+        var data = context.channel.allocator.buffer(capacity: 2)
+        data.write(webSocketErrorCode: code)
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { [context] _ in
+            context.close(promise: nil)
+        }
+    }
+}

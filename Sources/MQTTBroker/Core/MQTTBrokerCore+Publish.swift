@@ -1,0 +1,253 @@
+import DequeModule
+import MQTTProtocol
+import NIOCore
+
+extension MQTTBrokerCore {
+    // MARK: PUBLISH from a client
+
+    func publish(_ packet: MQTTPublish, session: Session, on connection: ConnectionState) {
+        guard let version = connection.version, let clientId = connection.clientId else { return }
+        var topic = packet.topic
+        if version == .v5, let alias = packet.properties.topicAlias {
+            guard alias >= 1, alias <= configuration.topicAliasMaximum else {
+                disconnect(connection, reason: .topicAliasInvalid, reasonString: "topic alias \(alias) above the maximum \(configuration.topicAliasMaximum)", event: "protocol_error")
+                return
+            }
+            if topic.isEmpty {
+                guard let mapped = connection.inboundAliases[alias] else {
+                    disconnect(connection, reason: .protocolError, reasonString: "topic alias \(alias) was never set", event: "protocol_error")
+                    return
+                }
+                topic = mapped
+            } else {
+                connection.inboundAliases[alias] = topic
+            }
+        }
+        if let problem = topicNameProblem(topic) {
+            logger.info("mqtt publish to an invalid topic", metadata: ["client": "\(clientId)", "problem": "\(problem)"])
+            disconnect(connection, reason: .topicNameInvalid, reasonString: problem, event: "protocol_error")
+            return
+        }
+
+        var acknowledgement: PendingAcknowledgement? = nil
+        if packet.qos != .atMostOnce, let packetId = packet.packetId {
+            if packet.qos == .exactlyOnce && (session.awaitingRelease.contains(packetId) || connection.qos2Appending.contains(packetId)) {
+                // A resent QoS 2 PUBLISH: stored once already (or being stored); only the PUBREC is owed.
+                if session.awaitingRelease.contains(packetId) {
+                    let duplicate = PendingAcknowledgement(kind: .pubRec, packetId: packetId)
+                    duplicate.reasonCode = .success
+                    connection.acknowledgments.append(duplicate)
+                    flushAcknowledgements(on: connection)
+                }
+                return
+            }
+            let inUse = connection.unacknowledgedQoS1 + session.awaitingRelease.count + connection.qos2Appending.count
+            if version == .v5 && inUse >= Int(configuration.receiveMaximum) {
+                disconnect(connection, reason: .receiveMaximumExceeded, reasonString: "more than \(configuration.receiveMaximum) unacknowledged publishes", event: "protocol_error")
+                return
+            }
+            acknowledgement = PendingAcknowledgement(kind: packet.qos == .atLeastOnce ? .pubAck : .pubRec, packetId: packetId)
+        }
+
+        var refusal: (MQTTReasonCode, String)? = nil
+        if topic.hasPrefix("$SYS/") || topic == "$SYS" {
+            refusal = (.notAuthorized, "clients may not publish to $SYS topics")
+        } else if version == .v5, packet.properties.payloadFormatIndicator == 1, !MQTTPayloadFormat.isValidUTF8(packet.payload) {
+            refusal = (.payloadFormatInvalid, "payload format indicator says UTF-8 but the payload is not")
+        }
+        if let (reason, text) = refusal {
+            logger.info("mqtt publish refused", metadata: ["client": "\(clientId)", "topic": "\(topic)", "reason": "\(text)"])
+            emit("message.dropped", clientId: clientId, username: connection.username, [
+                ("topic", .string(topic)), ("qos", .integer(Int64(packet.qos.rawValue))), ("reason", .string(reason == .notAuthorized ? "not_authorized" : "payload_format_invalid")),
+            ])
+            if let acknowledgement {
+                if version == .v5 {
+                    acknowledgement.reasonCode = reason
+                    acknowledgement.reasonString = text
+                    connection.acknowledgments.append(acknowledgement)
+                    flushAcknowledgements(on: connection)
+                } else {
+                    // 3.1.1 cannot refuse a publish except by closing the connection.
+                    disconnect(connection, reason: reason, reasonString: text, event: "not_authorized")
+                }
+            } else if version == .v5 && reason == .payloadFormatInvalid {
+                disconnect(connection, reason: reason, reasonString: text, event: "protocol_error")
+            }
+            return
+        }
+
+        let message = MQTTMessage(
+            topic: topic, payload: packet.payload, qos: packet.qos, retain: packet.retain,
+            properties: version == .v5 ? MQTTMessage.messageProperties(of: packet.properties) : MQTTProperties(),
+            publisherClientId: clientId, publisherUsername: connection.username, receivedAtMilliseconds: clock())
+        if let acknowledgement {
+            connection.acknowledgments.append(acknowledgement)
+            if packet.qos == .atLeastOnce {
+                connection.unacknowledgedQoS1 += 1
+            } else {
+                connection.qos2Appending.insert(acknowledgement.packetId)
+            }
+        }
+        let connectionId = connection.handle.id
+        let routedTopic = topic
+        route(message) { [acknowledgement] result in
+            guard let acknowledgement else { return }
+            // The connection may be gone; a QoS 2 message stored meanwhile still counts for the session.
+            let liveConnection = self.connections[connectionId]
+            switch result {
+            case .success:
+                if acknowledgement.kind == .pubRec, let owner = self.sessions[ExactString(clientId)] {
+                    owner.awaitingRelease.insert(acknowledgement.packetId)
+                }
+                acknowledgement.reasonCode = .success
+            case .failure(let error):
+                self.logger.error("mqtt publish could not be stored", metadata: ["client": "\(clientId)", "topic": "\(routedTopic)", "error": "\(error)"])
+                acknowledgement.reasonCode = .implementationSpecificError
+                acknowledgement.reasonString = "the message could not be stored"
+            }
+            if let liveConnection {
+                if acknowledgement.kind == .pubAck {
+                    liveConnection.unacknowledgedQoS1 -= 1
+                } else {
+                    liveConnection.qos2Appending.remove(acknowledgement.packetId)
+                }
+                self.flushAcknowledgements(on: liveConnection)
+            }
+        }
+    }
+
+    /// Sends the acknowledgments at the head of the queue that are decided, keeping PUBLISH order.
+    func flushAcknowledgements(on connection: ConnectionState) {
+        while let head = connection.acknowledgments.first, let reasonCode = head.reasonCode {
+            connection.acknowledgments.removeFirst()
+            guard !connection.closed else { continue }
+            if reasonCode.isError && connection.version != .v5 {
+                // 3.1.1 has no failing acknowledgment; never acknowledge what was not stored.
+                disconnect(connection, reason: reasonCode, event: "storage_error")
+                return
+            }
+            var properties = MQTTProperties()
+            if connection.problemInformation { properties.reasonString = head.reasonString }
+            let acknowledgement = MQTTPacketAcknowledgement(packetId: head.packetId, reasonCode: reasonCode, properties: properties)
+            send(head.kind == .pubAck ? .pubAck(acknowledgement) : .pubRec(acknowledgement), on: connection)
+        }
+    }
+
+    // MARK: Routing
+
+    /// Appends a message to the log, then (in append order per partition) updates the retained store and
+    /// fans it out; `completion` runs on the event loop once the message is stored (and, when retained,
+    /// the retained store written), or with the failure.
+    func route(_ message: MQTTMessage, completion: @escaping @Sendable (Result<MQTTMessage, any Error>) -> Void) {
+        let pending = PendingRoute(message: message, completion: completion)
+        let partitionBox = PartitionBox()
+        let partition = messageLog.append(message, durable: message.qos != .atMostOnce) { result in
+            self.eventLoop.execute {
+                pending.result = result
+                if let partition = partitionBox.partition { self.drainRoutes(partition) }
+            }
+        }
+        partitionBox.partition = partition
+        routing[partition, default: []].append(pending)
+    }
+
+    private func drainRoutes(_ partition: PartitionKey) {
+        while let head = routing[partition]?.first, let result = head.result {
+            routing[partition]!.removeFirst()
+            switch result {
+            case .success(let position):
+                routedThrough[partition] = max(routedThrough[partition] ?? 0, position.offset + 1)
+                var message = head.message
+                message.position = position
+                fanOut(message)
+                if message.retain {
+                    storeRetained(message, completion: head.completion)
+                } else {
+                    head.completion(.success(message))
+                }
+            case .failure(let error):
+                head.completion(.failure(error))
+            }
+        }
+        if routing[partition]?.isEmpty == true { routing[partition] = nil }
+    }
+
+    /// Sets (or with an empty payload clears) the retained message of the topic; `completion` runs once
+    /// the retained store has it durably.
+    private func storeRetained(_ message: MQTTMessage, completion: @escaping @Sendable (Result<MQTTMessage, any Error>) -> Void) {
+        let key = ExactString(message.topic)
+        let cleared = message.payload.readableBytes == 0
+        if cleared {
+            retained[key] = nil
+        } else {
+            retained[key] = message
+        }
+        stateStore.saveRetained(topic: message.topic, cleared ? nil : message) { result in
+            self.eventLoop.execute {
+                switch result {
+                case .success: completion(.success(message))
+                case .failure(let error): completion(.failure(error))
+                }
+            }
+        }
+    }
+
+    // MARK: Fan-out
+
+    /// Delivers a routed message to the online sessions whose subscriptions match: once per session at the
+    /// highest matching QoS with every matching subscription identifier, and once per shared subscription
+    /// to one of its online members in turn. Offline persistent sessions read it from the log later.
+    func fanOut(_ message: MQTTMessage) {
+        let (matches, groups) = subscriptions.matches(topic: message.topic)
+        var perSession: [ExactString: (qos: MQTTQoS, retainAsPublished: Bool, identifiers: [UInt32])] = [:]
+        for entry in matches {
+            if entry.options.noLocal && entry.clientId == message.publisherClientId { continue }
+            let qos = min(message.qos, entry.options.qos)
+            let key = ExactString(entry.clientId)
+            var merged = perSession[key] ?? (.atMostOnce, false, [])
+            merged.qos = max(merged.qos, qos)
+            merged.retainAsPublished = merged.retainAsPublished || entry.options.retainAsPublished
+            if let identifier = entry.identifier { merged.identifiers.append(identifier) }
+            perSession[key] = merged
+        }
+        for (key, match) in perSession {
+            guard let session = sessions[key], session.isOnline else { continue }
+            let outbound = Outbound(
+                message: message, qos: match.qos, retain: match.retainAsPublished && message.retain,
+                subscriptionIdentifiers: match.identifiers.sorted())
+            deliver(outbound, to: session, live: true)
+        }
+        for (filter, members) in groups {
+            let online = members.filter { sessions[ExactString($0.clientId)]?.isOnline == true }.sorted { $0.clientId.utf8.lexicographicallyPrecedes($1.clientId.utf8) }
+            guard !online.isEmpty else {
+                if let publisher = message.publisherClientId {
+                    emit("message.dropped", clientId: publisher, username: message.publisherUsername, [
+                        ("topic", .string(message.topic)), ("qos", .integer(Int64(message.qos.rawValue))), ("reason", .string("no_shared_subscriber_online")),
+                        ("filter", .string(filter.string)),
+                    ])
+                }
+                continue
+            }
+            let turn = shareCursor[filter, default: 0]
+            shareCursor[filter] = turn &+ 1
+            let member = online[turn % online.count]
+            guard let session = sessions[ExactString(member.clientId)] else { continue }
+            let outbound = Outbound(
+                message: message, qos: min(message.qos, member.options.qos), retain: member.options.retainAsPublished && message.retain,
+                subscriptionIdentifiers: member.identifier.map { [$0] } ?? [])
+            deliver(outbound, to: session, live: true)
+        }
+        if perSession.isEmpty && groups.isEmpty && configuration.reportNoSubscribers, let publisher = message.publisherClientId {
+            emit("message.dropped", clientId: publisher, username: message.publisherUsername, [
+                ("topic", .string(message.topic)), ("qos", .integer(Int64(message.qos.rawValue))), ("reason", .string("no_subscribers")),
+            ])
+        }
+    }
+}
+
+/// The partition an append went to, known once `append` returns; its completion always runs later (it
+/// hops onto the event loop), so it finds the box filled.
+private final class PartitionBox: @unchecked Sendable {
+    // Written before the append's completion is scheduled on the event loop, read on the event loop.
+    var partition: PartitionKey? = nil
+}

@@ -1,0 +1,141 @@
+public import MQTTProtocol
+
+/// One session's subscription to one filter.
+public struct SubscriptionEntry: Sendable, Equatable {
+    public var clientId: String
+    /// The filter as subscribed (for a shared subscription, the whole `$share/group/filter`).
+    public var filter: String
+    public var options: MQTTSubscriptionOptions
+    /// MQTT 5 subscription identifier, if the SUBSCRIBE carried one.
+    public var identifier: UInt32?
+    /// The share group for `$share/{group}/{filter}`, nil for an ordinary subscription.
+    public var shareGroup: String?
+
+    public init(clientId: String, filter: String, options: MQTTSubscriptionOptions, identifier: UInt32?, shareGroup: String?) {
+        self.clientId = clientId
+        self.filter = filter
+        self.options = options
+        self.identifier = identifier
+        self.shareGroup = shareGroup
+    }
+}
+
+/// All subscriptions, indexed by topic level: matching a topic walks one path per level plus the `+` and
+/// `#` branches, so its cost depends on the topic's depth and the wildcards in use, not on how many
+/// subscriptions exist.
+///
+/// Not thread-safe: the broker's event loop owns it.
+public struct SubscriptionTrie: Sendable {
+    final class Node: @unchecked Sendable {
+        // Confined to the broker's event loop like the trie itself.
+        var children: [ExactString: Node] = [:]
+        /// Ordinary subscriptions ending here, by client id.
+        var subscribers: [ExactString: SubscriptionEntry] = [:]
+        /// Shared subscriptions ending here: group → client id → entry.
+        var shared: [ExactString: [ExactString: SubscriptionEntry]] = [:]
+
+        var isEmpty: Bool { children.isEmpty && subscribers.isEmpty && shared.isEmpty }
+    }
+
+    private static let multiLevel = ExactString("#")
+    private static let singleLevel = ExactString("+")
+    private var root = Node()
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// The filter levels a subscription is stored under (the inner filter for shared subscriptions).
+    static func levels(of filter: String) -> [ExactString] {
+        filter.split(separator: "/", omittingEmptySubsequences: false).map(ExactString.init)
+    }
+
+    /// Adds or replaces a subscription. Returns whether one already existed for this client and filter.
+    @discardableResult
+    public mutating func insert(_ entry: SubscriptionEntry) -> Bool {
+        let inner = entry.shareGroup != nil ? (MQTTTopic.sharedSubscription(entry.filter)?.filter ?? entry.filter) : entry.filter
+        var node = root
+        for level in Self.levels(of: inner) {
+            if let child = node.children[level] {
+                node = child
+            } else {
+                let child = Node()
+                node.children[level] = child
+                node = child
+            }
+        }
+        let existed: Bool
+        if let group = entry.shareGroup {
+            existed = node.shared[ExactString(group)]?[ExactString(entry.clientId)] != nil
+            node.shared[ExactString(group), default: [:]][ExactString(entry.clientId)] = entry
+        } else {
+            existed = node.subscribers[ExactString(entry.clientId)] != nil
+            node.subscribers[ExactString(entry.clientId)] = entry
+        }
+        if !existed { count += 1 }
+        return existed
+    }
+
+    /// Removes a client's subscription to `filter`. Returns whether there was one.
+    @discardableResult
+    public mutating func remove(clientId: String, filter: String) -> Bool {
+        let shared = MQTTTopic.sharedSubscription(filter)
+        let inner = shared?.filter ?? filter
+        var path: [(Node, ExactString)] = []
+        var node = root
+        for level in Self.levels(of: inner) {
+            guard let child = node.children[level] else { return false }
+            path.append((node, level))
+            node = child
+        }
+        let removed: Bool
+        if let group = shared.map({ ExactString($0.group) }) {
+            removed = node.shared[group]?.removeValue(forKey: ExactString(clientId)) != nil
+            if node.shared[group]?.isEmpty == true { node.shared[group] = nil }
+        } else {
+            removed = node.subscribers.removeValue(forKey: ExactString(clientId)) != nil
+        }
+        guard removed else { return false }
+        count -= 1
+        // Prune empty branches so that the trie does not keep every filter ever used.
+        var current = node
+        for (parent, level) in path.reversed() {
+            guard current.isEmpty else { break }
+            parent.children[level] = nil
+            current = parent
+        }
+        return true
+    }
+
+    /// Every subscription whose filter matches `topic`: ordinary ones, and for each matching shared
+    /// subscription (keyed by its `$share/...` filter) its members, of which the caller picks one.
+    public func matches(topic: String) -> (subscriptions: [SubscriptionEntry], groups: [ExactString: [SubscriptionEntry]]) {
+        var subscriptions: [SubscriptionEntry] = []
+        var groups: [ExactString: [SubscriptionEntry]] = [:]
+        let levels = Self.levels(of: topic)
+        // Filters starting with a wildcard do not match topics starting with '$' (MQTT 4.7.2).
+        let dollar = topic.hasPrefix("$")
+        func collect(_ node: Node) {
+            subscriptions.append(contentsOf: node.subscribers.values)
+            // A shared subscription is identified by its whole `$share/{group}/{filter}`, which every member of a
+            // group at this node shares: each such subscription gets the message once.
+            for members in node.shared.values {
+                guard let any = members.values.first else { continue }
+                groups[ExactString(any.filter), default: []].append(contentsOf: members.values)
+            }
+        }
+        func walk(_ node: Node, _ index: Int) {
+            if index == levels.count {
+                collect(node)
+                // "a/#" also matches "a".
+                if let hash = node.children[Self.multiLevel] { collect(hash) }
+                return
+            }
+            let wildcardsAllowed = !(dollar && index == 0)
+            if wildcardsAllowed, let hash = node.children[Self.multiLevel] { collect(hash) }
+            if let child = node.children[levels[index]] { walk(child, index + 1) }
+            if wildcardsAllowed, let plus = node.children[Self.singleLevel] { walk(plus, index + 1) }
+        }
+        walk(root, 0)
+        return (subscriptions, groups)
+    }
+}

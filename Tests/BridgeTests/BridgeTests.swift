@@ -1,0 +1,89 @@
+@testable import Bridge
+import Foundation
+import KafkaProtocol
+import MQTTBroker
+import MQTTProtocol
+import NIOCore
+import Testing
+
+@Suite struct BridgeTests {
+    /// Values Apache Kafka's own partitioner test expects of murmur2, as signed 32-bit integers.
+    @Test func murmur2MatchesKafka() {
+        let cases: [(String, Int32)] = [
+            ("21", -973_932_308),
+            ("foobar", -790_332_482),
+            ("a-little-bit-long-string", -985_981_536),
+            ("a-little-bit-longer-string", -1_486_304_829),
+            ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+            ("abc", 479_470_107),
+        ]
+        for (text, expected) in cases {
+            #expect(Int32(bitPattern: KafkaPartitioner.murmur2(Array(text.utf8))) == expected, "\(text)")
+        }
+        #expect(KafkaPartitioner.partition(forKey: Array("anything".utf8), partitions: 1) == 0)
+        let partition = KafkaPartitioner.partition(forKey: Array("foobar".utf8), partitions: 7)
+        #expect(partition == Int32((UInt32(bitPattern: -790_332_482) & 0x7fff_ffff) % 7))
+    }
+
+    @Test func keyTemplatesRenderClientUserTopicAndLevels() throws {
+        let template = try KeyTemplate(parsing: "${topic.2}/${clientid}:${username}|${topic}|${topic.9}")
+        #expect(template.render(clientId: "c1", username: nil, topic: "devices/d7/telemetry") == "d7/c1:|devices/d7/telemetry|")
+        #expect(throws: RouteError.self) { try KeyTemplate(parsing: "${device}") }
+        #expect(throws: RouteError.self) { try KeyTemplate(parsing: "${topic.0}") }
+        #expect(throws: RouteError.self) { try KeyTemplate(parsing: "${clientid") }
+    }
+
+    @Test func firstMatchingRouteWinsAndTheFallbackFollows() throws {
+        let table = try RouteTable([
+            IngressRoute(from: "devices/+/telemetry", to: "telemetry", key: try KeyTemplate(parsing: "${topic.2}")),
+            IngressRoute(from: "devices/#", to: "device-other"),
+        ])
+        #expect(table.route(for: "devices/d1/telemetry").to == "telemetry")
+        #expect(table.route(for: "devices/d1/status").to == "device-other")
+        #expect(table.route(for: "other").to == "mqtt.messages")
+        #expect(table.route(for: "$dollar/topic").to == "mqtt.messages")
+        #expect(throws: RouteError.self) { try RouteTable([IngressRoute(from: "a/#/b", to: "x")]) }
+    }
+
+    @Test func messagesSurviveTheRecordFormat() throws {
+        var properties = MQTTProperties()
+        properties.contentType = "application/json"
+        properties.responseTopic = "replies/1"
+        properties.correlationData = ByteBuffer(bytes: [0, 1, 2])
+        properties.messageExpiryInterval = 60
+        properties.payloadFormatIndicator = 1
+        properties.userProperties = [MQTTUserProperty(name: "site", value: "north")]
+        let message = MQTTMessage(
+            topic: "devices/d1/telemetry", payload: ByteBuffer(string: "{\"t\":1}"), qos: .exactlyOnce, retain: true, properties: properties,
+            publisherClientId: "d1", publisherUsername: "alice", receivedAtMilliseconds: 1234)
+        let headers = MQTTRecordFormat.headers(of: message)
+        #expect(headers.map(\.key) == [
+            "mqtt.topic", "mqtt.qos", "mqtt.retain", "mqtt.client_id", "mqtt.username", "mqtt.content_type", "mqtt.response_topic",
+            "mqtt.correlation_data", "mqtt.payload_format", "mqtt.message_expiry", "site",
+        ])
+        let batch = try MQTTRecordFormat.batch(key: ByteBuffer(string: "d1"), value: message.payload, headers: headers, timestamp: 1234)
+        let record = try #require(try batch.records().first)
+        let position = LogPosition(partition: PartitionKey(topic: "telemetry", partition: 0), offset: 0)
+        let decoded = MQTTRecordFormat.message(from: record, timestamp: batch.header.baseTimestamp + record.timestampDelta, position: position)
+        var expected = message
+        expected.position = position
+        #expect(decoded == expected)
+        // A record some Kafka producer wrote is not an MQTT message.
+        let plain = Record(timestampDelta: 0, offsetDelta: 0, key: nil, value: ByteBuffer(string: "x"))
+        #expect(MQTTRecordFormat.message(from: plain, timestamp: 0, position: nil) == nil)
+    }
+
+    @Test func eventsAreJSONObjects() throws {
+        let event = MQTTEvent(
+            name: "client.disconnected", clientId: "dev \"7\"", username: nil, timestampMilliseconds: 42,
+            fields: [("reason", .string("connection_lost")), ("n", .integer(3)), ("ok", .bool(true)), ("none", .null), ("list", .strings(["a", "b\n"]))])
+        let text = EventTopicSink.json(event)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["event"] as? String == "client.disconnected")
+        #expect(object["clientid"] as? String == "dev \"7\"")
+        #expect(object["timestamp"] as? Int == 42)
+        #expect(object["username"] is NSNull)
+        #expect(object["reason"] as? String == "connection_lost")
+        #expect(object["list"] as? [String] == ["a", "b\n"])
+    }
+}

@@ -1,0 +1,70 @@
+@testable import MQTTBroker
+import MQTTProtocol
+import Testing
+
+@Suite struct SubscriptionTrieTests {
+    func entry(_ client: String, _ filter: String, qos: MQTTQoS = .atLeastOnce) -> SubscriptionEntry {
+        SubscriptionEntry(
+            clientId: client, filter: filter, options: MQTTSubscriptionOptions(qos: qos), identifier: nil,
+            shareGroup: MQTTTopic.sharedSubscription(filter)?.group)
+    }
+
+    func clients(_ trie: SubscriptionTrie, _ topic: String) -> [String] {
+        trie.matches(topic: topic).subscriptions.map { "\($0.clientId):\($0.filter)" }.sorted()
+    }
+
+    @Test func wildcardsMatchAsTheSpecificationSays() {
+        var trie = SubscriptionTrie()
+        for filter in ["a/b", "a/+", "a/#", "#", "+/+", "a/b/c", "+", "a/+/c", "/+"] { trie.insert(entry("c", filter)) }
+        #expect(clients(trie, "a/b") == ["c:#", "c:+/+", "c:a/#", "c:a/+", "c:a/b"])
+        // "a/#" also matches the parent level "a".
+        #expect(clients(trie, "a") == ["c:#", "c:+", "c:a/#"])
+        #expect(clients(trie, "a/x/c") == ["c:#", "c:a/#", "c:a/+/c"])
+        #expect(clients(trie, "/x") == ["c:#", "c:+/+", "c:/+"])
+        #expect(trie.count == 9)
+    }
+
+    @Test func dollarTopicsAreNotMatchedByLeadingWildcards() {
+        var trie = SubscriptionTrie()
+        for filter in ["#", "+/broker/#", "$SYS/#", "$SYS/broker/+"] { trie.insert(entry("c", filter)) }
+        #expect(clients(trie, "$SYS/broker/uptime") == ["c:$SYS/#", "c:$SYS/broker/+"])
+        #expect(clients(trie, "x/broker/uptime") == ["c:#", "c:+/broker/#"])
+    }
+
+    @Test func topicsCompareByteForByte() {
+        var trie = SubscriptionTrie()
+        trie.insert(entry("c", "caf\u{E9}"))  // precomposed
+        #expect(clients(trie, "cafe\u{301}").isEmpty)  // decomposed: a different topic in MQTT
+        #expect(clients(trie, "caf\u{E9}") == ["c:caf\u{E9}"])
+    }
+
+    @Test func sharedSubscriptionsAreGroupedPerFilter() {
+        var trie = SubscriptionTrie()
+        trie.insert(entry("a", "$share/g/t/+"))
+        trie.insert(entry("b", "$share/g/t/+"))
+        trie.insert(entry("c", "$share/h/t/#"))
+        trie.insert(entry("d", "t/x"))
+        let (subscriptions, groups) = trie.matches(topic: "t/x")
+        #expect(subscriptions.map(\.clientId) == ["d"])
+        #expect(groups.keys.map(\.string).sorted() == ["$share/g/t/+", "$share/h/t/#"])
+        #expect(groups[ExactString("$share/g/t/+")]?.map(\.clientId).sorted() == ["a", "b"])
+    }
+
+    @Test func removingPrunesAndReplacingDoesNotDuplicate() {
+        var trie = SubscriptionTrie()
+        let first = trie.insert(entry("c", "a/b/c"))
+        let replaced = trie.insert(entry("c", "a/b/c", qos: .exactlyOnce))
+        #expect(!first && replaced)
+        #expect(trie.count == 1)
+        #expect(trie.matches(topic: "a/b/c").subscriptions.first?.options.qos == .exactlyOnce)
+        let removed = trie.remove(clientId: "c", filter: "a/b/c")
+        let removedAgain = trie.remove(clientId: "c", filter: "a/b/c")
+        #expect(removed && !removedAgain)
+        #expect(trie.count == 0)
+        #expect(trie.matches(topic: "a/b/c").subscriptions.isEmpty)
+        trie.insert(entry("c", "$share/g/a"))
+        let removedShared = trie.remove(clientId: "c", filter: "$share/g/a")
+        #expect(removedShared)
+        #expect(trie.matches(topic: "a").groups.isEmpty)
+    }
+}
