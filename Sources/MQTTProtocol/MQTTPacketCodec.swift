@@ -58,10 +58,25 @@ public enum MQTTPacketCodec {
         }
         guard let body = buffer.getSlice(at: index, length: remainingLength) else { return nil }
         var reader = MQTTPacketReader(body, packet: type.name)
-        let packet = try decodeBody(type: type, flags: flags, version: version, reader: &reader)
-        try reader.expectEnd("remaining length")
+        let packet: MQTTPacket
+        do {
+            packet = try decodeBody(type: type, flags: flags, version: version, reader: &reader)
+            try reader.expectEnd("remaining length")
+        } catch {
+            // A bad CONNECT is answered by a CONNACK in the layout of the level the client asked for, so
+            // every CONNECT error carries that level when the body gets that far.
+            var failure = error
+            if type == .connect && failure.requestedProtocolLevel == nil { failure.requestedProtocolLevel = requestedLevel(ofConnectBody: body) }
+            throw failure
+        }
         buffer.moveReaderIndex(to: start + packetSize)
         return packet
+    }
+
+    /// The protocol level byte of a CONNECT body (after the length-prefixed protocol name), if present.
+    static func requestedLevel(ofConnectBody body: ByteBuffer) -> UInt8? {
+        guard let nameLength = body.getInteger(at: body.readerIndex, as: UInt16.self) else { return nil }
+        return body.getInteger(at: body.readerIndex + 2 + Int(nameLength), as: UInt8.self)
     }
 
     private static func decodeBody(

@@ -102,6 +102,7 @@ public struct ServerConfiguration: Sendable {
         ("mqtt-max-topic-length", "Longest topic name or filter, bytes (default 65535)."),
         ("mqtt-max-topic-levels", "Most levels in a topic name or filter (default 128)."),
         ("mqtt-topic-alias-maximum", "Topic aliases a client may use (default 64)."),
+        ("mqtt-max-keepalive", "Longest MQTT keep alive accepted, seconds; 0 for any (default 0). MQTT 5 clients asking for more are told this one."),
         ("mqtt-connect-timeout-ms", "Close connections that send no CONNECT in this time (default 10000)."),
         ("mqtt-sys-interval-seconds", "How often $SYS topics are refreshed (default 10)."),
         ("mqtt-allow-anonymous", "Accept clients without a user name, true or false (default true)."),
@@ -318,6 +319,7 @@ public struct ServerConfiguration: Sendable {
             case "mqtt-max-topic-length": mqtt.maximumTopicLength = try integer(name, text, min: 1)
             case "mqtt-max-topic-levels": mqtt.maximumTopicLevels = try integer(name, text, min: 1)
             case "mqtt-topic-alias-maximum": mqtt.topicAliasMaximum = try integer(name, text, min: 0)
+            case "mqtt-max-keepalive": mqtt.maximumKeepAliveSeconds = try integer(name, text, min: 0)
             case "mqtt-connect-timeout-ms": mqtt.connectTimeoutMilliseconds = try integer(name, text, min: 1)
             case "mqtt-sys-interval-seconds": mqtt.systemTopicIntervalSeconds = try integer(name, text, min: 1)
             case "mqtt-allow-anonymous":

@@ -59,6 +59,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("mqtt-max-topic-levels"), help: "Most topic levels.") var mqttMaxTopicLevels: String?
     @Option(name: .customLong("mqtt-topic-alias-maximum"), help: "Topic aliases a client may use.") var mqttTopicAliasMaximum: String?
     @Option(name: .customLong("mqtt-connect-timeout-ms"), help: "Time allowed for CONNECT.") var mqttConnectTimeoutMs: String?
+    @Option(name: .customLong("mqtt-max-keepalive"), help: "Longest keep alive accepted, seconds (0: any).") var mqttMaxKeepalive: String?
     @Option(name: .customLong("mqtt-sys-interval-seconds"), help: "How often $SYS topics are refreshed.") var mqttSysIntervalSeconds: String?
     @Option(name: .customLong("mqtt-allow-anonymous"), help: "true or false.") var mqttAllowAnonymous: String?
     @Option(name: .customLong("mqtt-users"), help: "user:password pairs separated by commas.") var mqttUsers: String?
@@ -78,7 +79,7 @@ struct Serve: AsyncParsableCommand {
             ("mqtt-listen", mqttListen), ("mqtt-ws-listen", mqttWsListen), ("mqtt-max-packet-size", mqttMaxPacketSize),
             ("mqtt-receive-maximum", mqttReceiveMaximum), ("mqtt-max-inflight", mqttMaxInflight), ("mqtt-max-queued-messages", mqttMaxQueuedMessages),
             ("mqtt-max-connections", mqttMaxConnections), ("mqtt-max-topic-length", mqttMaxTopicLength), ("mqtt-max-topic-levels", mqttMaxTopicLevels),
-            ("mqtt-topic-alias-maximum", mqttTopicAliasMaximum), ("mqtt-connect-timeout-ms", mqttConnectTimeoutMs),
+            ("mqtt-topic-alias-maximum", mqttTopicAliasMaximum), ("mqtt-connect-timeout-ms", mqttConnectTimeoutMs), ("mqtt-max-keepalive", mqttMaxKeepalive),
             ("mqtt-sys-interval-seconds", mqttSysIntervalSeconds), ("mqtt-allow-anonymous", mqttAllowAnonymous), ("mqtt-users", mqttUsers),
             ("mqtt-events-topic", mqttEventsTopic),
         ]

@@ -35,6 +35,17 @@ import Testing
         return try MQTTPacketCodec.decode(from: &input, version: version, maximumPacketSize: .max)
     }
 
+    /// Every CONNECT error names the level the client asked for, so the refusal can be a CONNACK it reads.
+    @Test func connectErrorsCarryTheRequestedLevel() {
+        // MQTT 5 CONNECT with the reserved connect flag set; then one with a byte after the client id.
+        let reserved = ByteBuffer(bytes: [0x10, 0x0E, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x05, 0x03, 0x00, 0x3C, 0x00, 0x00, 0x01, 0x61])
+        #expect(decodeError(reserved, version: nil)?.requestedProtocolLevel == 5)
+        let trailing = ByteBuffer(bytes: [0x10, 0x0E, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x3C, 0x00, 0x01, 0x61, 0xFF])
+        let error = decodeError(trailing, version: nil)
+        #expect(error?.requestedProtocolLevel == 4)
+        #expect(error?.reasonCode == .malformedPacket)
+    }
+
     // MARK: Fixed header
 
     @Test func remainingLengthOfFiveBytes() {

@@ -18,6 +18,9 @@ public struct MQTTBrokerConfiguration: Sendable {
     public var maximumConnections = 100_000
     /// Topic aliases a client may use towards the broker.
     public var topicAliasMaximum: UInt16 = 64
+    /// Longest keep alive accepted (seconds); 0 accepts any, including none. A client asking for more, or
+    /// for none, is told this value as Server Keep Alive (MQTT 5) and held to it.
+    public var maximumKeepAliveSeconds: UInt16 = 0
     /// Longest client id accepted.
     public var maximumClientIdLength = 256
     /// A connection that has not completed CONNECT in this time is closed.

@@ -82,9 +82,19 @@ extension MQTTBrokerCore {
         session.generation &+= 1
         session.will = packet.will
 
+        // Server Keep Alive: a client asking for longer than the maximum (or for none) gets the maximum. A
+        // 3.x client cannot be told, so it is held to what it asked for.
+        var keepAlive = packet.keepAliveSeconds
+        var serverKeepAlive: UInt16? = nil
+        let maximumKeepAlive = configuration.maximumKeepAliveSeconds
+        if version == .v5, maximumKeepAlive > 0, keepAlive == 0 || keepAlive > maximumKeepAlive {
+            keepAlive = maximumKeepAlive
+            serverKeepAlive = maximumKeepAlive
+        }
+
         connection.clientId = clientId
         connection.username = packet.username
-        connection.keepAliveSeconds = packet.keepAliveSeconds
+        connection.keepAliveSeconds = keepAlive
         connectedCount += 1
         if version == .v5 {
             let properties = packet.properties
@@ -100,13 +110,14 @@ extension MQTTBrokerCore {
             properties.receiveMaximum = configuration.receiveMaximum
             properties.maximumPacketSize = UInt32(clamping: configuration.maximumPacketSize)
             properties.topicAliasMaximum = configuration.topicAliasMaximum
+            properties.serverKeepAlive = serverKeepAlive
         }
         send(.connAck(MQTTConnAck(sessionPresent: sessionPresent, reasonCode: .success, properties: properties)), on: connection)
-        connection.handle.startKeepAlive(seconds: packet.keepAliveSeconds)
+        connection.handle.startKeepAlive(seconds: keepAlive)
         logger.debug("mqtt client connected", metadata: ["client": "\(clientId)", "version": "\(version)", "remote": "\(connection.handle.remoteAddress)"])
         emit("client.connected", clientId: clientId, username: packet.username, [
             ("protocol_version", .integer(Int64(version.rawValue))),
-            ("keepalive", .integer(Int64(packet.keepAliveSeconds))),
+            ("keepalive", .integer(Int64(keepAlive))),
             ("clean_start", .bool(packet.cleanStart)),
             ("session_expiry", .integer(Int64(expiry == UInt32.max ? -1 : Int64(expiry)))),
             ("session_present", .bool(sessionPresent)),

@@ -34,7 +34,7 @@ extension MQTTBrokerCore {
         let connectionId = connection.handle.id
         let generation = session.generation
         let write: EventLoopFuture<Void> = session.isPersistent && !added.isEmpty ? persist(session, durable: true) : eventLoop.makeSucceededVoidFuture()
-        write.whenComplete { result in
+        write.whenComplete { [reasonCodes, added] result in
             var codes = reasonCodes
             if case .failure(let error) = result {
                 // The subscriptions hold for this connection, but they could not be made durable: say so.
@@ -108,7 +108,7 @@ extension MQTTBrokerCore {
         let connectionId = connection.handle.id
         let generation = session.generation
         let write: EventLoopFuture<Void> = session.isPersistent && !removed.isEmpty ? persist(session, durable: true) : eventLoop.makeSucceededVoidFuture()
-        write.whenComplete { result in
+        write.whenComplete { [reasonCodes, removed] result in
             var codes = reasonCodes
             if case .failure(let error) = result {
                 self.logger.error("mqtt unsubscribe could not be stored", metadata: ["client": "\(session.clientId)", "error": "\(error)"])

@@ -1,0 +1,87 @@
+import Benchmark
+import MQTTBroker
+import MQTTProtocol
+import NIOCore
+
+// The MQTT broker's hot paths: matching a topic against a large subscription trie, and encoding and
+// decoding the packets a device sends most (PUBLISH QoS 1 with a 200-byte payload, PUBACK).
+
+/// 1,000,000 subscriptions shaped like a fleet: each of 250,000 devices subscribes to its own command
+/// topic, its own config topic with `+`, and its site's `#`; plus 250,000 wildcard dashboards.
+func fleetTrie() -> SubscriptionTrie {
+    var trie = SubscriptionTrie()
+    let options = MQTTSubscriptionOptions(qos: .atLeastOnce)
+    for device in 0..<250_000 {
+        let client = "device-\(device)"
+        trie.insert(SubscriptionEntry(clientId: client, filter: "devices/\(device)/commands", options: options, identifier: nil, shareGroup: nil))
+        trie.insert(SubscriptionEntry(clientId: client, filter: "devices/\(device)/+/config", options: options, identifier: nil, shareGroup: nil))
+        trie.insert(SubscriptionEntry(clientId: client, filter: "sites/\(device % 1000)/#", options: options, identifier: nil, shareGroup: nil))
+        trie.insert(SubscriptionEntry(clientId: "dashboard-\(device)", filter: "sites/\(device % 1000)/+/alarm/\(device % 7)", options: options, identifier: nil, shareGroup: nil))
+    }
+    return trie
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.throughput, .wallClock, .mallocCountTotal],
+        warmupIterations: 10,
+        maxDuration: .seconds(3),
+        maxIterations: 1_000_000
+    )
+
+    let trie = fleetTrie()
+    precondition(trie.count == 1_000_000)
+
+    Benchmark("Trie match, 1M subscriptions: device command topic (1 match)") { benchmark in
+        for index in benchmark.scaledIterations {
+            blackHole(trie.matches(topic: "devices/\(index % 250_000)/commands"))
+        }
+    }
+
+    Benchmark("Trie match, 1M subscriptions: site topic (250 # subscribers + alarms)") { benchmark in
+        for index in benchmark.scaledIterations {
+            blackHole(trie.matches(topic: "sites/\(index % 1000)/line-4/alarm/3"))
+        }
+    }
+
+    Benchmark("Trie match, 1M subscriptions: unmatched topic") { benchmark in
+        for index in benchmark.scaledIterations {
+            blackHole(trie.matches(topic: "telemetry/\(index)/temperature"))
+        }
+    }
+
+    let payload = ByteBuffer(repeating: 0x61, count: 200)
+    var userProperties = MQTTProperties()
+    userProperties.userProperties = [MQTTUserProperty(name: "site", value: "north")]
+    let publish = MQTTPacket.publish(MQTTPublish(qos: .atLeastOnce, topic: "devices/d-000123/telemetry", packetId: 42, properties: userProperties, payload: payload))
+
+    for version in [MQTTProtocolVersion.v3_1_1, .v5] {
+        Benchmark("Encode PUBLISH QoS 1, 200 B payload (\(version))") { benchmark in
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(512)
+            for _ in benchmark.scaledIterations {
+                buffer.clear()
+                try MQTTPacketCodec.encode(publish, version: version, into: &buffer)
+                blackHole(buffer.readableBytes)
+            }
+        }
+
+        var encoded = ByteBuffer()
+        try! MQTTPacketCodec.encode(publish, version: version, into: &encoded)
+        Benchmark("Decode PUBLISH QoS 1, 200 B payload (\(version))") { benchmark in
+            for _ in benchmark.scaledIterations {
+                var input = encoded
+                blackHole(try MQTTPacketCodec.decode(from: &input, version: version, maximumPacketSize: 1 << 20))
+            }
+        }
+
+        var ack = ByteBuffer()
+        try! MQTTPacketCodec.encode(.pubAck(MQTTPacketAcknowledgement(packetId: 42)), version: version, into: &ack)
+        Benchmark("Decode PUBACK (\(version))") { benchmark in
+            for _ in benchmark.scaledIterations {
+                var input = ack
+                blackHole(try MQTTPacketCodec.decode(from: &input, version: version, maximumPacketSize: 1 << 20))
+            }
+        }
+    }
+}
