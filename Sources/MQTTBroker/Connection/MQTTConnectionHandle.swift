@@ -1,13 +1,18 @@
+import NIOConcurrencyHelpers
 public import NIOCore
 
 /// The broker's grip on a network connection (TCP or WebSocket alike): it can send bytes, start the keep
 /// alive watch, and close. The broker encodes packets itself (it knows the connection's protocol version).
 ///
-/// Sendable: all properties are immutable; `Channel` is thread-safe and its operations hop to its loop.
+/// Sendable: the properties are immutable or lock-protected; `Channel` is thread-safe and its operations
+/// hop to its loop.
 public final class MQTTConnectionHandle: Sendable {
     public let id: UInt64
     let channel: any Channel
     public let remoteAddress: String
+    /// Packets written by the broker and not yet handed to the channel: everything written during one
+    /// turn of the broker's loop goes out with one flush (one system call) instead of one per packet.
+    private let outbound = NIOLockedValueBox<[ByteBuffer]>([])
 
     public init(id: UInt64, channel: any Channel) {
         self.id = id
@@ -20,7 +25,27 @@ public final class MQTTConnectionHandle: Sendable {
     }
 
     func write(_ buffer: ByteBuffer) {
-        channel.writeAndFlush(buffer, promise: nil)
+        let first: Bool = outbound.withLockedValue { pending in
+            pending.append(buffer)
+            return pending.count == 1
+        }
+        // The task that drains the queue is scheduled once per batch; later writes join that batch, or, once
+        // it took the queue, find it empty and schedule the next.
+        if first {
+            channel.eventLoop.execute { self.drain() }
+        }
+    }
+
+    /// Hands queued packets to the channel and flushes. On the channel's event loop.
+    private func drain() {
+        let buffers = outbound.withLockedValue { pending in
+            let taken = pending
+            pending.removeAll(keepingCapacity: true)
+            return taken
+        }
+        guard !buffers.isEmpty else { return }
+        for buffer in buffers { channel.write(buffer, promise: nil) }
+        channel.flush()
     }
 
     /// Watches for 1.5 × the keep alive without a packet from the client [MQTT-3.1.2-24]; 0 turns it off.
@@ -40,8 +65,11 @@ public final class MQTTConnectionHandle: Sendable {
     func closeAfterFlush() {
         // Writes complete in order: once this empty one has, everything before it is out.
         let channel = self.channel
-        channel.writeAndFlush(ByteBuffer()).whenComplete { _ in
-            channel.close(promise: nil)
+        channel.eventLoop.execute {
+            self.drain()
+            channel.writeAndFlush(ByteBuffer()).whenComplete { _ in
+                channel.close(promise: nil)
+            }
         }
     }
 }
