@@ -130,6 +130,8 @@ let package = Package(
                 "KafkaServer",
                 "Bridge",
                 "MQTTBroker",
+                "MQTTProtocol",
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "Coordinator",
                 "LogStore",
                 "KafkaProtocol",

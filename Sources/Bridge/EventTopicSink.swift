@@ -8,12 +8,15 @@ import NIOCore
 /// flush: events describe what happened, they are not acknowledged to anyone.
 public final class EventTopicSink: MQTTEventSink {
     public let topic: String
+    /// The events written to the topic (the broker may emit more, for rules).
+    let written: Set<String>
     let topics: TopicCache
     let logger: Logger
     private let failures = NIOLockedValueBox<(count: Int, lastLogged: Int64)>((0, 0))
 
-    public init(topic: String, partitions: Int32 = 1, provider: any TopicProvider, logger: Logger) {
+    public init(topic: String, events: Set<String>, provider: any TopicProvider, logger: Logger) {
         self.topic = topic
+        self.written = events
         self.topics = TopicCache(provider: provider)
         self.logger = logger
     }
@@ -23,6 +26,7 @@ public final class EventTopicSink: MQTTEventSink {
     }
 
     public func emit(_ event: MQTTEvent) {
+        guard written.contains(event.name) else { return }
         let value = ByteBuffer(string: Self.json(event))
         do {
             let logs = try topics.logs(of: topic, partitions: 1)

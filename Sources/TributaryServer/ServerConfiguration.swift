@@ -3,6 +3,7 @@ import Coordinator
 import Foundation
 public import KafkaServer
 public import MQTTBroker
+import MQTTProtocol
 public import LogStore
 public import Logging
 import Yams
@@ -66,6 +67,11 @@ public struct ServerConfiguration: Sendable {
     public var routes: [IngressRoute] = []
     /// Device events topic (`events: {topic: ...}`).
     public var eventsTopic = "mqtt.events"
+    /// Rules (`rules:`) and downlink routes (`downlinks:`), reloaded from the file on SIGHUP.
+    public var rules: [RuleDefinition] = []
+    public var downlinks: [DownlinkDefinition] = []
+    /// The config file, for reloads.
+    public var configFile: String? = nil
 
     public init() {}
 
@@ -111,7 +117,7 @@ public struct ServerConfiguration: Sendable {
     ]
 
     /// Keys of the config file that hold structures rather than one value.
-    static let structuredKeys: Set<String> = ["routes", "events"]
+    static let structuredKeys: Set<String> = ["routes", "events", "rules", "downlinks"]
 
     /// Builds the configuration from a YAML file (optional), environment variables and flags, each a map
     /// from setting name to text.
@@ -121,6 +127,7 @@ public struct ServerConfiguration: Sendable {
         if let configFile {
             for (key, value) in try readFile(configFile) { values[key] = value }
             try configuration.applyStructured(try readStructured(configFile))
+            configuration.configFile = configFile
         }
         for (name, _) in settings {
             let variable = "TRIBUTARY_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
@@ -166,11 +173,29 @@ public struct ServerConfiguration: Sendable {
         return values
     }
 
-    /// The `routes:` and `events:` sections of a config file.
+    /// The rules and downlinks of a config file, read again (SIGHUP); throws what is wrong with them.
+    public static func readRulesAndDownlinks(_ path: String) throws -> (rules: [RuleDefinition], downlinks: [DownlinkDefinition]) {
+        let sections = try readStructured(path)
+        var configuration = ServerConfiguration()
+        try configuration.applyStructured(sections.filter { $0.key == "rules" || $0.key == "downlinks" })
+        return (configuration.rules, configuration.downlinks)
+    }
+
+    /// The structured sections (`routes`, `events`, `rules`, `downlinks`) of a config file.
     static func readStructured(_ path: String) throws -> [String: Node] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let node = try Yams.compose(yaml: text), let mapping = node.mapping else {
-            return [:]
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError("cannot read the config file \(path): \(error.localizedDescription)")
         }
+        let parsed: Node?
+        do {
+            parsed = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigurationError("the config file \(path) is not valid YAML: \(error)")
+        }
+        guard let node = parsed, let mapping = node.mapping else { return [:] }
         var result: [String: Node] = [:]
         for (keyNode, valueNode) in mapping {
             if let key = keyNode.string, structuredKeys.contains(key) { result[key] = valueNode }
@@ -179,6 +204,12 @@ public struct ServerConfiguration: Sendable {
     }
 
     mutating func applyStructured(_ sections: [String: Node]) throws {
+        if let rulesNode = sections["rules"] {
+            rules = try Self.parseRules(rulesNode)
+        }
+        if let downlinksNode = sections["downlinks"] {
+            downlinks = try Self.parseDownlinks(downlinksNode)
+        }
         if let routesNode = sections["routes"] {
             guard let list = routesNode.sequence else { throw ConfigurationError("routes must be a list of {from, to, key}") }
             var routes: [IngressRoute] = []
@@ -241,6 +272,117 @@ public struct ServerConfiguration: Sendable {
                 }
             }
         }
+    }
+
+    /// The fields of one list entry as single values (with `headers` as a mapping).
+    private static func fields(of item: Node, _ what: String, known: [String]) throws -> (scalars: [String: String], headers: [(String, String)]) {
+        guard let entry = item.mapping else { throw ConfigurationError("\(what) must be a mapping") }
+        var scalars: [String: String] = [:]
+        var headers: [(String, String)] = []
+        for (keyNode, valueNode) in entry {
+            guard let key = keyNode.string else { throw ConfigurationError("\(what): a key that is not a string") }
+            guard known.contains(key) else { throw ConfigurationError("\(what): unknown field '\(key)'; known fields: \(known.joined(separator: ", "))") }
+            if key == "headers" {
+                guard let mapping = valueNode.mapping else { throw ConfigurationError("\(what): headers must map header names to templates") }
+                for (nameNode, templateNode) in mapping {
+                    guard let name = nameNode.string, let template = templateNode.scalar?.string else {
+                        throw ConfigurationError("\(what): headers must map header names to templates")
+                    }
+                    headers.append((name, template))
+                }
+                continue
+            }
+            guard let value = valueNode.scalar?.string else { throw ConfigurationError("\(what): field '\(key)' must be a single value") }
+            scalars[key] = value
+        }
+        return (scalars, headers)
+    }
+
+    private static func qos(_ text: String?, _ what: String) throws -> MQTTQoS {
+        guard let text else { return .atLeastOnce }
+        guard let value = UInt8(text), let qos = MQTTQoS(rawValue: value) else { throw ConfigurationError("\(what): qos must be 0, 1 or 2, not '\(text)'") }
+        return qos
+    }
+
+    private static func flag(_ text: String?, _ what: String) throws -> Bool {
+        switch text?.lowercased() {
+        case nil, "false", "no", "0": return false
+        case "true", "yes", "1": return true
+        default: throw ConfigurationError("\(what): retain must be true or false, not '\(text ?? "")'")
+        }
+    }
+
+    static func parseRules(_ node: Node) throws -> [RuleDefinition] {
+        guard let list = node.sequence else { throw ConfigurationError("rules must be a list of {name, sql, to | mqtt, key}") }
+        var rules: [RuleDefinition] = []
+        var names = Set<String>()
+        for (index, item) in list.enumerated() {
+            let (fields, headerFields) = try fields(of: item, "rules[\(index)]", known: ["name", "sql", "to", "mqtt", "key", "headers", "qos", "retain", "partitions"])
+            let name = fields["name"] ?? "rule-\(index + 1)"
+            let what = "rules[\(index)] (\(name))"
+            guard names.insert(name).inserted else { throw ConfigurationError("\(what): another rule has this name") }
+            guard let sql = fields["sql"] else { throw ConfigurationError("\(what) needs sql") }
+            let statement: RuleStatement
+            do {
+                statement = try RuleStatement(parsing: sql)
+            } catch {
+                throw ConfigurationError("\(what): sql: \(error.description)")
+            }
+            let action: RuleDefinition.Action
+            do {
+                switch (fields["to"], fields["mqtt"]) {
+                case (let topic?, nil):
+                    do {
+                        try TopicRegistry.validateName(topic)
+                    } catch {
+                        throw ConfigurationError("\(what): '\(topic)' is not a valid topic name: \(error)")
+                    }
+                    var partitions: Int32 = 1
+                    if let text = fields["partitions"] {
+                        guard let value = Int32(text), value >= 1 else { throw ConfigurationError("\(what): partitions must be a positive integer") }
+                        partitions = value
+                    }
+                    let key = try fields["key"].map { text throws(RouteError) in try KeyTemplate(parsing: text) } ?? KeyTemplate.clientId
+                    var headers: [(String, KeyTemplate)] = []
+                    for (headerName, template) in headerFields { headers.append((headerName, try KeyTemplate(parsing: template))) }
+                    action = .topic(name: topic, key: key, headers: headers, partitions: partitions)
+                case (nil, let template?):
+                    action = .mqtt(topic: try KeyTemplate(parsing: template), qos: try qos(fields["qos"], what), retain: try flag(fields["retain"], what))
+                default:
+                    throw ConfigurationError("\(what) needs exactly one of to (a topic) and mqtt (a topic template)")
+                }
+            } catch let error as RouteError {
+                throw ConfigurationError("\(what): \(error.description)")
+            }
+            rules.append(RuleDefinition(name: name, statement: statement, action: action))
+        }
+        return rules
+    }
+
+    static func parseDownlinks(_ node: Node) throws -> [DownlinkDefinition] {
+        guard let list = node.sequence else { throw ConfigurationError("downlinks must be a list of {from, to, qos}") }
+        var downlinks: [DownlinkDefinition] = []
+        var names = Set<String>()
+        for (index, item) in list.enumerated() {
+            let (fields, _) = try fields(of: item, "downlinks[\(index)]", known: ["name", "from", "to", "qos", "retain"])
+            let what = "downlinks[\(index)]"
+            guard let from = fields["from"], let to = fields["to"] else { throw ConfigurationError("\(what) needs from (a topic) and to (an MQTT topic template)") }
+            do {
+                try TopicRegistry.validateName(from)
+            } catch {
+                throw ConfigurationError("\(what): '\(from)' is not a valid topic name: \(error)")
+            }
+            let template: DownlinkTemplate
+            do {
+                template = try DownlinkTemplate(parsing: to)
+            } catch {
+                throw ConfigurationError("\(what): \(error.description)")
+            }
+            let downlink = DownlinkDefinition(name: fields["name"], from: from, to: template, qos: try qos(fields["qos"], what), retain: try flag(fields["retain"], what))
+            guard names.insert(downlink.name).inserted else { throw ConfigurationError("\(what): another downlink is named \(downlink.name)") }
+            downlinks.append(downlink)
+        }
+        return downlinks
     }
 
     mutating func apply(_ values: [String: String]) throws {
@@ -358,7 +500,7 @@ public struct ServerConfiguration: Sendable {
             "flushPolicy": "\(logDefaults.flushPolicy)", "segmentBytes": "\(logDefaults.segmentBytes)",
             "retentionMs": "\(logDefaults.retentionMilliseconds)", "retentionBytes": "\(logDefaults.retentionBytes)",
             "mqttListen": "\(mqttListen.map { "\($0)" } ?? "off")", "mqttWebSocketListen": "\(mqttWebSocketListen.map { "\($0)" } ?? "off")",
-            "routes": "\(routes.count)", "eventsTopic": "\(eventsTopic)",
+            "routes": "\(routes.count)", "eventsTopic": "\(eventsTopic)", "rules": "\(rules.count)", "downlinks": "\(downlinks.count)",
         ]
     }
 }

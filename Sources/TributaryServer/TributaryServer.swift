@@ -9,6 +9,7 @@ import MQTTBroker
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 
 /// The whole server: storage, topics, the Kafka listener and background maintenance, run until SIGINT or
 /// SIGTERM, then shut down cleanly (listeners closed, logs flushed, clean-shutdown marker written).
@@ -125,6 +126,8 @@ struct KafkaService: Service {
 /// persistent session written before the logs close.
 struct MQTTService: Service {
     let core: MQTTBrokerCore
+    let rules: RuleEngine
+    let downlinks: DownlinkService
     let configuration: ServerConfiguration
     let group: any EventLoopGroup
     let logger: Logger
@@ -136,22 +139,31 @@ struct MQTTService: Service {
         } catch {
             throw ConfigurationError(error.description)
         }
+        let clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
         let provider = BrokerTopicProvider(broker: broker)
         let messageLog = LogMessageLog(routes: routes, provider: provider)
         let stateStore = LogStateStore(provider: provider)
-        let events = EventTopicSink(topic: configuration.eventsTopic, provider: provider, logger: logger)
+        let eventTopic = EventTopicSink(topic: configuration.eventsTopic, events: configuration.mqtt.enabledEvents, provider: provider, logger: logger)
+        let rules = RuleEngine(rules: configuration.rules, eventLoop: group.next(), provider: provider, logger: logger, clock: clock)
         // Topic creation is file I/O: off the event loops.
         try await broker.threadPool.runIfActive {
             try messageLog.prepareTopics()
-            try events.prepareTopic()
+            try eventTopic.prepareTopic()
+            try rules.prepareTopics()
         }
         var mqttConfiguration = configuration.mqtt
         mqttConfiguration.serverVersion = "tributary \(TributaryServer.version)"
+        // The broker emits the events the topic wants and those rules read; the topic keeps its own list.
+        mqttConfiguration.enabledEvents = configuration.mqtt.enabledEvents.union(rules.eventNames)
         let core = MQTTBrokerCore(
-            eventLoop: group.next(), configuration: mqttConfiguration, messageLog: messageLog, stateStore: stateStore, events: events,
-            logger: logger, clock: { Int64(Date().timeIntervalSince1970 * 1000) })
+            eventLoop: group.next(), configuration: mqttConfiguration, messageLog: messageLog, stateStore: stateStore,
+            events: RuleEventTap(sink: eventTopic, engine: rules), logger: logger, clock: clock)
+        core.observeRoutedMessages { message in rules.routed(message) }
+        rules.attach(core)
         try await core.start()
-        return MQTTService(core: core, configuration: configuration, group: group, logger: logger)
+        let downlinks = DownlinkService(provider: provider, core: core, logger: logger, clock: clock)
+        try await downlinks.loadPositions()
+        return MQTTService(core: core, rules: rules, downlinks: downlinks, configuration: configuration, group: group, logger: logger)
     }
 
     func run() async throws {
@@ -170,9 +182,61 @@ struct MQTTService: Service {
             await core.stop()
             throw error
         }
+        downlinks.apply(configuration.downlinks)
+        if !configuration.rules.isEmpty {
+            logger.info("rules loaded", metadata: ["rules": "\(configuration.rules.map(\.name).joined(separator: ", "))"])
+        }
+        let reloads = Task { await self.reloadOnHangup() }
+        let statistics = Task { await self.logStatistics() }
         try? await gracefulShutdown()
+        reloads.cancel()
+        statistics.cancel()
         for channel in channels { try? await channel.close() }
+        await downlinks.stop()
         await core.stop()
+        for rule in rules.statistics { logger.info("\(rule)") }
+    }
+
+    /// SIGHUP reads the rules and downlinks from the config file again; a file with an error changes
+    /// nothing (the error, with its line and column for a rule, is logged).
+    private func reloadOnHangup() async {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals {
+            guard !Task.isCancelled else { return }
+            reload()
+        }
+    }
+
+    func reload() {
+        guard let path = configuration.configFile else {
+            logger.warning("SIGHUP: no config file was given, nothing to reload")
+            return
+        }
+        do {
+            let (newRules, newDownlinks) = try ServerConfiguration.readRulesAndDownlinks(path)
+            rules.replaceRules(newRules)
+            core.setEmittedEvents(configuration.mqtt.enabledEvents.union(rules.eventNames))
+            downlinks.apply(newDownlinks)
+            logger.info("rules and downlinks reloaded", metadata: [
+                "rules": "\(newRules.map(\.name).joined(separator: ", "))", "downlinks": "\(newDownlinks.map(\.name).joined(separator: ", "))",
+            ])
+        } catch {
+            logger.error("reload refused; the previous rules and downlinks stay active", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Per-rule counters and evaluation times, logged once a minute while rules see traffic.
+    private func logStatistics() async {
+        var last: [String: Int64] = [:]
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(60))
+            for rule in rules.statistics where last[rule.name] != rule.matched {
+                last[rule.name] = rule.matched
+                logger.info("\(rule)", metadata: [
+                    "p50us": "\(rule.evaluationPercentileMicroseconds(0.5))", "p99us": "\(rule.evaluationPercentileMicroseconds(0.99))",
+                ])
+            }
+        }
     }
 }
 

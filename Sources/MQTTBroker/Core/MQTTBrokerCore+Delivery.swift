@@ -109,7 +109,7 @@ extension MQTTBrokerCore {
         }
         if let (key, alias) = newAlias { connection.outboundAliases[key] = alias }
         statistics.messagesSent += 1
-        if configuration.enabledEvents.contains("message.delivered") {
+        if emittedEvents.contains("message.delivered") {
             emit("message.delivered", clientId: session.clientId, username: session.username, [
                 ("topic", .string(message.topic)), ("qos", .integer(Int64(outbound.qos.rawValue))),
                 ("from_clientid", message.publisherClientId.map { .string($0) } ?? .null),
@@ -170,7 +170,7 @@ extension MQTTBrokerCore {
     }
 
     private func acked(_ outbound: Outbound, session: Session, reasonCode: MQTTReasonCode) {
-        guard configuration.enabledEvents.contains("message.acked") else { return }
+        guard emittedEvents.contains("message.acked") else { return }
         emit("message.acked", clientId: session.clientId, username: session.username, [
             ("topic", .string(outbound.message?.topic ?? "")), ("qos", .integer(Int64(outbound.qos.rawValue))),
             ("packet_id", .integer(Int64(outbound.packetId ?? 0))), ("reason_code", .integer(Int64(reasonCode.rawValue))),

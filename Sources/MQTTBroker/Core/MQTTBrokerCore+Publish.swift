@@ -160,6 +160,7 @@ extension MQTTBrokerCore {
                 var message = head.message
                 message.position = position
                 fanOut(message)
+                routedObserver?(message)
                 if message.retain {
                     storeRetained(message, completion: head.completion)
                 } else {

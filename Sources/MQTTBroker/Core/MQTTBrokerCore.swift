@@ -30,6 +30,10 @@ public final class MQTTBrokerCore: @unchecked Sendable {
     let events: any MQTTEventSink
     let logger: Logger
     let clock: @Sendable () -> Int64
+    /// Told of every message once it is stored and fanned out (the rules engine), on the event loop.
+    var routedObserver: (@Sendable (MQTTMessage) -> Void)? = nil
+    /// Events handed to the sink: the enabled ones and those rules read.
+    var emittedEvents: Set<String>
 
     var sessions: [ExactString: Session] = [:]
     var connections: [UInt64: ConnectionState] = [:]
@@ -75,6 +79,28 @@ public final class MQTTBrokerCore: @unchecked Sendable {
         self.logger = logger
         self.clock = clock
         self.startedAtMilliseconds = clock()
+        self.emittedEvents = configuration.enabledEvents
+    }
+
+    /// Which events reach the event sink (the events topic filters again by its own list).
+    public func setEmittedEvents(_ names: Set<String>) {
+        eventLoop.execute { self.emittedEvents = names }
+    }
+
+    /// Sets the observer of routed messages; call before `start`.
+    public func observeRoutedMessages(_ observer: @escaping @Sendable (MQTTMessage) -> Void) {
+        eventLoop.execute { self.routedObserver = observer }
+    }
+
+    /// Publishes a message on behalf of the server (a rule's republish, a downlink): stored through the
+    /// ingress routes and delivered like a client's publish. `completion` runs once it is stored.
+    public func publish(_ message: MQTTMessage, completion: @escaping @Sendable (Result<MQTTMessage, any Error>) -> Void) {
+        eventLoop.execute {
+            var message = message
+            message.receivedAtMilliseconds = self.clock()
+            self.statistics.messagesReceived += 1
+            self.route(message, completion: completion)
+        }
     }
 
     // MARK: Start and stop
@@ -282,7 +308,7 @@ public final class MQTTBrokerCore: @unchecked Sendable {
     }
 
     func emit(_ name: String, clientId: String, username: String?, _ fields: [(String, MQTTEvent.Value)]) {
-        guard configuration.enabledEvents.contains(name) else { return }
+        guard emittedEvents.contains(name) else { return }
         events.emit(MQTTEvent(name: name, clientId: clientId, username: username, timestampMilliseconds: clock(), fields: fields))
     }
 
