@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Coordinator", targets: ["Coordinator"]),
         .library(name: "MQTTProtocol", targets: ["MQTTProtocol"]),
         .library(name: "MQTTBroker", targets: ["MQTTBroker"]),
+        .library(name: "Bridge", targets: ["Bridge"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

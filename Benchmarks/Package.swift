@@ -55,6 +55,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "MQTTBroker", package: "tributary"),
                 .product(name: "MQTTProtocol", package: "tributary"),
+                .product(name: "Bridge", package: "tributary"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/MQTTBenchmarks",

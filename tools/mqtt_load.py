@@ -3,7 +3,7 @@
 rate of many devices, against a running broker.
 
   tools/mqtt_load.py idle --port 1883 --connections 10000 --pid <broker pid>
-  tools/mqtt_load.py publish --port 1883 --devices 100 --messages 1000 --inflight 10
+  tools/mqtt_load.py publish --port 1883 --devices 100 --messages 1000 --inflight 10 [--json]
 
 Raw MQTT 3.1.1 over asyncio, so that the client is not the bottleneck that paho would be.
 """
@@ -85,6 +85,9 @@ async def idle(args):
 
 async def publish(args):
     payload = b"x" * args.size
+    if args.json:
+        payload = (b'{"temperature":104.5,"humidity":41,"pressure":1013.2,"battery":87,"status":"charging",'
+                   b'"site":"north-7","firmware":"2.4.1","uptime":123456,"alarms":[],"location":{"lat":52.52,"lon":13.405}}')
     latencies = []
 
     async def device(index):
@@ -140,6 +143,7 @@ def main():
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--inflight", type=int, default=10)
     parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--json", action="store_true", help="publish a 188-byte JSON telemetry payload instead of --size bytes")
     args = parser.parse_args()
     asyncio.run(idle(args) if args.mode == "idle" else publish(args))
 

@@ -215,7 +215,8 @@ public final class DownlinkService: Sendable {
                 try? await Task.sleep(for: .seconds(1))
                 continue
             }
-            if Task.isCancelled { break }
+            // Committed even when stopping meanwhile: these messages are stored, delivering them again after a
+            // restart would duplicate them.
             offset = last.offset + 1
             await commit(positionKey, offset)
         }

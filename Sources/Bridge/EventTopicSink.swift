@@ -11,13 +11,16 @@ public final class EventTopicSink: MQTTEventSink {
     /// The events written to the topic (the broker may emit more, for rules).
     let written: Set<String>
     let topics: TopicCache
+    let appender: BatchingAppender
     let logger: Logger
     private let failures = NIOLockedValueBox<(count: Int, lastLogged: Int64)>((0, 0))
 
     public init(topic: String, events: Set<String>, provider: any TopicProvider, logger: Logger) {
         self.topic = topic
         self.written = events
-        self.topics = TopicCache(provider: provider)
+        let topics = TopicCache(provider: provider)
+        self.topics = topics
+        self.appender = BatchingAppender { partition in topics.invalidate(partition.topic) }
         self.logger = logger
     }
 
@@ -31,16 +34,13 @@ public final class EventTopicSink: MQTTEventSink {
         do {
             let logs = try topics.logs(of: topic, partitions: 1)
             guard !logs.isEmpty else { throw NoPartitions(topic: topic) }
-            let partition = Int(KafkaPartitioner.partition(forKey: event.clientId.utf8, partitions: Int32(logs.count)))
-            let batch = try MQTTRecordFormat.batch(key: ByteBuffer(string: event.clientId), value: value, headers: [], timestamp: event.timestampMilliseconds)
-            let topics = self.topics
-            let topic = self.topic
-            logs[partition].append(batch, durability: .written) { result in
-                if case .failure(let error) = result {
-                    topics.invalidate(topic)
-                    self.failed(event, error)
-                }
+            let partition = KafkaPartitioner.partition(forKey: event.clientId.utf8, partitions: Int32(logs.count))
+            let record = BatchingAppender.Pending(
+                key: ByteBuffer(string: event.clientId), value: value, headers: [], timestamp: event.timestampMilliseconds
+            ) { result in
+                if case .failure(let error) = result { self.failed(event, error) }
             }
+            appender.append(record, durable: false, to: logs[Int(partition)], partition: PartitionKey(topic: topic, partition: partition))
         } catch {
             failed(event, error)
         }

@@ -2,19 +2,20 @@ import KafkaProtocol
 import LogStore
 public import MQTTBroker
 import MQTTProtocol
-import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
 
 /// The MQTT broker's message log over the topics of the ingress routes: each PUBLISH becomes one record
 /// in the topic of its route, keyed by the route's template and partitioned like a Kafka producer would.
 public final class LogMessageLog: MQTTMessageLog {
     let routes: RouteTable
     let topics: TopicCache
+    let appender: BatchingAppender
 
     public init(routes: RouteTable, provider: any TopicProvider) {
         self.routes = routes
-        self.topics = TopicCache(provider: provider)
+        let topics = TopicCache(provider: provider)
+        self.topics = topics
+        self.appender = BatchingAppender { partition in topics.invalidate(partition.topic) }
     }
 
     /// Creates the routes' topics that do not exist yet (blocking).
@@ -37,114 +38,14 @@ public final class LogMessageLog: MQTTMessageLog {
         }
         let partition = KafkaPartitioner.partition(forKey: key.utf8, partitions: Int32(logs.count))
         let partitionKey = PartitionKey(topic: route.to, partition: partition)
-        let pending = PendingRecord(key: ByteBuffer(string: key), message: message, completion: completion)
-        let log = logs[Int(partition)]
-        guard let eventLoop = MultiThreadedEventLoopGroup.currentEventLoop else {
-            // Not on an event loop (tests, tools): nothing to gather with.
-            write([pending], durable: durable, to: log, partition: partitionKey)
-            return partitionKey
+        let record = BatchingAppender.Pending(
+            key: ByteBuffer(string: key), value: message.payload, headers: MQTTRecordFormat.headers(of: message),
+            timestamp: message.receivedAtMilliseconds
+        ) { result in
+            completion(result.map { LogPosition(partition: partitionKey, offset: $0) })
         }
-        // Appends made during one turn of the event loop go to the log as one batch per partition (and
-        // durability): one write, one index entry and one completion hop instead of one per message.
-        // Order is kept: a change of durability writes what was gathered first.
-        let (toWrite, scheduleTurnEnd): ([([PendingRecord], Bool)], Bool) = gathering.withLockedValue { gathered in
-            var toWrite: [([PendingRecord], Bool)] = []
-            // Taken out of the dictionary while it grows, so that appending does not copy the array.
-            var buffer = gathered.buffers.removeValue(forKey: partitionKey) ?? Gathered(log: log, durable: durable)
-            if buffer.durable != durable && !buffer.records.isEmpty {
-                toWrite.append((buffer.records, buffer.durable))
-                buffer.records = []
-                buffer.bytes = 0
-            }
-            buffer.durable = durable
-            buffer.records.append(pending)
-            // An estimate of the record's size (payload, key, headers), to stay well below max.message.bytes.
-            buffer.bytes += message.payload.readableBytes + key.utf8.count + message.topic.utf8.count * 2 + 128
-            if buffer.records.count >= Self.maximumRecordsPerBatch || buffer.bytes >= Self.maximumBatchBytes {
-                toWrite.append((buffer.records, durable))
-                buffer.records = []
-                buffer.bytes = 0
-            }
-            gathered.buffers[partitionKey] = buffer
-            let schedule = !gathered.turnEndScheduled
-            gathered.turnEndScheduled = true
-            return (toWrite, schedule)
-        }
-        // Everything here runs on one event loop (the broker's), so these writes and the turn-end flush
-        // are issued in call order.
-        for (records, recordsDurable) in toWrite {
-            write(records, durable: recordsDurable, to: log, partition: partitionKey)
-        }
-        if scheduleTurnEnd {
-            eventLoop.execute { self.flushGathered() }
-        }
+        appender.append(record, durable: durable, to: logs[Int(partition)], partition: partitionKey)
         return partitionKey
-    }
-
-    static let maximumRecordsPerBatch = 500
-    static let maximumBatchBytes = 256 << 10
-
-    /// Records waiting for the end of the event loop's turn, per partition.
-    private struct Gathered {
-        let log: PartitionLog
-        var durable: Bool
-        var records: [PendingRecord] = []
-        var bytes = 0
-    }
-
-    private struct GatheringState {
-        var buffers: [PartitionKey: Gathered] = [:]
-        var turnEndScheduled = false
-    }
-
-    struct PendingRecord: Sendable {
-        let key: ByteBuffer
-        let message: MQTTMessage
-        let completion: @Sendable (Result<LogPosition, any Error>) -> Void
-    }
-
-    private let gathering = NIOLockedValueBox(GatheringState())
-
-    private func flushGathered() {
-        let buffers: [PartitionKey: Gathered] = gathering.withLockedValue { gathered in
-            let buffers = gathered.buffers
-            gathered.buffers = [:]
-            gathered.turnEndScheduled = false
-            return buffers
-        }
-        for (partition, buffer) in buffers where !buffer.records.isEmpty {
-            write(buffer.records, durable: buffer.durable, to: buffer.log, partition: partition)
-        }
-    }
-
-    /// Appends records as one batch; each completion gets its own record's position.
-    private func write(_ records: [PendingRecord], durable: Bool, to log: PartitionLog, partition: PartitionKey) {
-        var builder = RecordBatchBuilder()
-        for record in records {
-            builder.append(
-                key: record.key, value: record.message.payload, headers: MQTTRecordFormat.headers(of: record.message),
-                timestamp: record.message.receivedAtMilliseconds)
-        }
-        let batch: RecordBatch
-        do {
-            var bytes = try builder.build()
-            batch = try RecordBatch.read(from: &bytes)
-        } catch {
-            for record in records { record.completion(.failure(error)) }
-            return
-        }
-        let topics = self.topics
-        log.append(batch, durability: durable ? .durable : .written) { result in
-            switch result {
-            case .success(let appended):
-                for (index, record) in records.enumerated() {
-                    record.completion(.success(LogPosition(partition: partition, offset: appended.baseOffset + Int64(index))))
-                }
-            case .failure(let error):
-                topics.invalidate(partition.topic)
-                for record in records { record.completion(.failure(error)) }
-            }
-        }
     }
 
     public func read(from start: [PartitionKey: Int64], until end: [PartitionKey: Int64], limit: Int) async throws -> (messages: [MQTTMessage], next: [PartitionKey: Int64]) {

@@ -39,6 +39,25 @@ public enum MQTTRecordFormat {
         return headers
     }
 
+    /// The same headers as text pairs (what a rule reads as `headers.'name'`).
+    public static func headerPairs(of message: MQTTMessage) -> [(name: String, value: String)] {
+        var pairs: [(name: String, value: String)] = [
+            (topicHeader, message.topic), (qosHeader, String(message.qos.rawValue)), (retainHeader, message.retain ? "true" : "false"),
+        ]
+        if let clientId = message.publisherClientId { pairs.append((clientIdHeader, clientId)) }
+        if let username = message.publisherUsername { pairs.append((usernameHeader, username)) }
+        let properties = message.properties
+        if let contentType = properties.contentType { pairs.append((contentTypeHeader, contentType)) }
+        if let responseTopic = properties.responseTopic { pairs.append((responseTopicHeader, responseTopic)) }
+        if let correlationData = properties.correlationData {
+            pairs.append((correlationDataHeader, String(decoding: correlationData.readableBytesView, as: UTF8.self)))
+        }
+        if let format = properties.payloadFormatIndicator { pairs.append((payloadFormatHeader, String(format))) }
+        if let expiry = properties.messageExpiryInterval { pairs.append((messageExpiryHeader, String(expiry))) }
+        for property in properties.userProperties { pairs.append((property.name, property.value)) }
+        return pairs
+    }
+
     /// The MQTT message a record holds, or nil when the record was not written by the MQTT broker (no
     /// `mqtt.topic` header).
     public static func message(from record: Record, timestamp: Int64, position: LogPosition?) -> MQTTMessage? {

@@ -75,6 +75,7 @@ public final class RuleEngine: Sendable {
 
     let eventLoop: any EventLoop
     let topics: TopicCache
+    let appender: BatchingAppender
     let logger: Logger
     let clock: @Sendable () -> Int64
     private let rules: NIOLockedValueBox<[LoadedRule]>
@@ -94,7 +95,9 @@ public final class RuleEngine: Sendable {
 
     public init(rules: [RuleDefinition], eventLoop: any EventLoop, provider: any TopicProvider, logger: Logger, clock: @escaping @Sendable () -> Int64) {
         self.eventLoop = eventLoop
-        self.topics = TopicCache(provider: provider)
+        let topics = TopicCache(provider: provider)
+        self.topics = topics
+        self.appender = BatchingAppender { partition in topics.invalidate(partition.topic) }
         self.logger = logger
         self.clock = clock
         self.rules = NIOLockedValueBox(rules.map(LoadedRule.init))
@@ -137,9 +140,7 @@ public final class RuleEngine: Sendable {
         let current = rules.withLockedValue { $0 }
         guard current.contains(where: { $0.definition.statement.matches(topic: message.topic) }) else { return }
         eventLoop.execute {
-            var input = RuleInput(message: message, headers: MQTTRecordFormat.headers(of: message).map { header in
-                (header.key, header.value.map { String(decoding: $0.readableBytesView, as: UTF8.self) } ?? "")
-            })
+            var input = RuleInput(message: message, headers: MQTTRecordFormat.headerPairs(of: message))
             for rule in current where rule.definition.statement.matches(topic: message.topic) {
                 self.run(rule, on: &input, message: message, clientId: message.publisherClientId, username: message.publisherUsername)
             }
@@ -166,11 +167,11 @@ public final class RuleEngine: Sendable {
         do {
             output = try rule.definition.statement.evaluate(&input)
         } catch {
-            record(rule, elapsed: ContinuousClock.now - started, passed: false, failed: true)
+            record(rule, elapsed: ContinuousClock.now - started, passed: false)
             failed(rule, "evaluation failed: \(error)")
             return
         }
-        record(rule, elapsed: ContinuousClock.now - started, passed: output != nil, failed: false)
+        record(rule, elapsed: ContinuousClock.now - started, passed: output != nil)
         guard let output else { return }
         let topic = message?.topic ?? ""
         // SELECT * over a message forwards it unchanged; anything else is the selected JSON object.
@@ -218,30 +219,27 @@ public final class RuleEngine: Sendable {
         do {
             let logs = try topics.logs(of: topic, partitions: partitions)
             guard !logs.isEmpty else { throw NoPartitions(topic: topic) }
-            let partition = Int(KafkaPartitioner.partition(forKey: key.utf8, partitions: Int32(logs.count)))
-            let batch = try MQTTRecordFormat.batch(key: ByteBuffer(string: key), value: value, headers: headers, timestamp: timestamp)
-            let topics = self.topics
-            logs[partition].append(batch, durability: .written) { result in
+            let partition = KafkaPartitioner.partition(forKey: key.utf8, partitions: Int32(logs.count))
+            let record = BatchingAppender.Pending(key: ByteBuffer(string: key), value: value, headers: headers, timestamp: timestamp) { result in
                 switch result {
                 case .success: rule.statistics.withLockedValue { $0.outputs += 1 }
-                case .failure(let error):
-                    topics.invalidate(topic)
-                    self.failed(rule, "writing to \(topic) failed: \(error)")
+                case .failure(let error): self.failed(rule, "writing to \(topic) failed: \(error)")
                 }
             }
+            appender.append(record, durable: false, to: logs[Int(partition)], partition: PartitionKey(topic: topic, partition: partition))
         } catch {
             failed(rule, "writing to \(topic) failed: \(error)")
         }
     }
 
-    private func record(_ rule: LoadedRule, elapsed: Duration, passed: Bool, failed: Bool) {
+    /// Counts an evaluation (failures are counted by `failed`).
+    private func record(_ rule: LoadedRule, elapsed: Duration, passed: Bool) {
         let (seconds, attoseconds) = elapsed.components
         let microseconds = max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
         let bucket = min(15, microseconds <= 1 ? 0 : Int64.bitWidth - (microseconds - 1).leadingZeroBitCount)
         rule.statistics.withLockedValue { statistics in
             statistics.matched += 1
             if passed { statistics.passed += 1 }
-            if failed { statistics.failed += 1 }
             statistics.evaluationMicrosecondsHistogram[bucket] += 1
         }
     }

@@ -1,4 +1,5 @@
 import Benchmark
+import Bridge
 import MQTTBroker
 import MQTTProtocol
 import NIOCore
@@ -22,6 +23,7 @@ func fleetTrie() -> SubscriptionTrie {
 }
 
 let benchmarks: @Sendable () -> Void = {
+    defer { ruleBenchmarks() }
     Benchmark.defaultConfiguration = .init(
         metrics: [.throughput, .wallClock, .mallocCountTotal],
         warmupIterations: 10,
@@ -82,6 +84,32 @@ let benchmarks: @Sendable () -> Void = {
                 var input = ack
                 blackHole(try MQTTPacketCodec.decode(from: &input, version: version, maximumPacketSize: 1 << 20))
             }
+        }
+    }
+}
+
+// Rules: evaluating the issue's 3-predicate WHERE over a ~200-byte JSON telemetry payload (JSON parse
+// included, as on the ingress path), and a rule that does not match the topic (the dispatch cost).
+let ruleBenchmarks: @Sendable () -> Void = {
+    let payload = ByteBuffer(string: #"{"temperature":104.5,"humidity":41,"pressure":1013.2,"battery":87,"status":"charging","site":"north-7","firmware":"2.4.1","uptime":123456,"alarms":[],"location":{"lat":52.52,"lon":13.405}}"#)
+    let statement = try! RuleStatement(parsing: """
+        SELECT payload.temperature AS t, clientid FROM 'devices/+/telemetry'
+        WHERE payload.temperature > 100 AND payload.status = 'charging' AND payload.battery < 90
+        """)
+    let message = MQTTMessage(
+        topic: "devices/d-000123/telemetry", payload: payload, qos: .atLeastOnce, retain: false, properties: MQTTProperties(),
+        publisherClientId: "d-000123", publisherUsername: nil, receivedAtMilliseconds: 1_700_000_000_000)
+
+    Benchmark("Rule: 3-predicate WHERE + 2 columns over a \(payload.readableBytes)-byte JSON payload (parse included)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var input = RuleInput(message: message)
+            blackHole(try statement.evaluate(&input))
+        }
+    }
+
+    Benchmark("Rule: topic dispatch, rule does not match") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(statement.matches(topic: "sites/north-7/status"))
         }
     }
 }
