@@ -23,28 +23,18 @@ public struct DownlinkTemplate: Sendable, CustomStringConvertible {
     public let description: String
 
     public init(parsing text: String) throws(RouteError) {
-        var parts: [Part] = []
-        var rest = Substring(text)
-        while let open = rest.range(of: "${") {
-            if open.lowerBound > rest.startIndex { parts.append(.literal(String(rest[..<open.lowerBound]))) }
-            guard let close = rest[open.upperBound...].firstIndex(of: "}") else {
-                throw RouteError("template '\(text)': '${' without '}'")
-            }
-            let name = rest[open.upperBound..<close]
+        parts = try TemplateText.parse(text, literal: Part.literal) { name throws(RouteError) in
             switch name {
-            case "key": parts.append(.key)
-            case "topic": parts.append(.topic)
-            case "partition": parts.append(.partition)
+            case "key": return .key
+            case "topic": return .topic
+            case "partition": return .partition
             default:
                 guard name.hasPrefix("header."), name.count > "header.".count else {
                     throw RouteError("template '\(text)': unknown placeholder '${\(name)}' (use key, topic, partition or header.NAME)")
                 }
-                parts.append(.header(String(name.dropFirst("header.".count))))
+                return .header(String(name.dropFirst("header.".count)))
             }
-            rest = rest[rest.index(after: close)...]
         }
-        if !rest.isEmpty { parts.append(.literal(String(rest))) }
-        self.parts = parts
         self.description = text
     }
 

@@ -73,28 +73,18 @@ public struct KeyTemplate: Sendable, Equatable, CustomStringConvertible {
     public static let clientId = try! KeyTemplate(parsing: "${clientid}")
 
     public init(parsing text: String) throws(RouteError) {
-        var parts: [Part] = []
-        var rest = Substring(text)
-        while let open = rest.range(of: "${") {
-            if open.lowerBound > rest.startIndex { parts.append(.literal(String(rest[..<open.lowerBound]))) }
-            guard let close = rest[open.upperBound...].firstIndex(of: "}") else {
-                throw RouteError("key template '\(text)': '${' without '}'")
-            }
-            let name = rest[open.upperBound..<close]
+        parts = try TemplateText.parse(text, literal: Part.literal) { name throws(RouteError) in
             switch name {
-            case "clientid": parts.append(.clientId)
-            case "username": parts.append(.username)
-            case "topic": parts.append(.topic)
+            case "clientid": return .clientId
+            case "username": return .username
+            case "topic": return .topic
             default:
                 guard name.hasPrefix("topic."), let level = Int(name.dropFirst("topic.".count)), level >= 1 else {
                     throw RouteError("key template '\(text)': unknown placeholder '${\(name)}' (use clientid, username, topic or topic.N)")
                 }
-                parts.append(.topicLevel(level))
+                return .topicLevel(level)
             }
-            rest = rest[rest.index(after: close)...]
         }
-        if !rest.isEmpty { parts.append(.literal(String(rest))) }
-        self.parts = parts
         self.description = text
     }
 
@@ -113,5 +103,25 @@ public struct KeyTemplate: Sendable, Equatable, CustomStringConvertible {
             }
         }
         return result
+    }
+}
+
+/// Literal text with `${name}` placeholders, the syntax of every template in the config file.
+enum TemplateText {
+    static func parse<Part>(
+        _ text: String, literal: (String) -> Part, placeholder: (Substring) throws(RouteError) -> Part
+    ) throws(RouteError) -> [Part] {
+        var parts: [Part] = []
+        var rest = Substring(text)
+        while let open = rest.range(of: "${") {
+            if open.lowerBound > rest.startIndex { parts.append(literal(String(rest[..<open.lowerBound]))) }
+            guard let close = rest[open.upperBound...].firstIndex(of: "}") else {
+                throw RouteError("template '\(text)': '${' without '}'")
+            }
+            parts.append(try placeholder(rest[open.upperBound..<close]))
+            rest = rest[rest.index(after: close)...]
+        }
+        if !rest.isEmpty { parts.append(literal(String(rest))) }
+        return parts
     }
 }

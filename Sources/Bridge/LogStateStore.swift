@@ -94,20 +94,11 @@ public final class LogStateStore: MQTTStateStore {
         }
     }
 
-    /// Every record of a log from its start, in order.
+    /// Every keyed record of a log from its start, in order: key, value, record, timestamp.
     static func scan(_ log: PartitionLog, _ body: (String, ByteBuffer?, Record, Int64) throws -> Void) async throws {
-        var offset = log.offsets.logStartOffset
-        while true {
-            let result = try await log.readAsync(from: offset, maxBytes: 4 << 20, minimumOneBatch: true)
-            guard var bytes = result.records else { break }
-            for batch in try RecordBatch.validatedBatches(in: &bytes) {
-                offset = batch.header.lastOffset + 1
-                if batch.header.isControl { continue }
-                for record in try batch.records() {
-                    guard let key = record.key else { continue }
-                    try body(String(decoding: key.readableBytesView, as: UTF8.self), record.value, record, batch.header.baseTimestamp + record.timestampDelta)
-                }
-            }
+        try await log.scanRecords { record, _, timestamp in
+            guard let key = record.key else { return }
+            try body(String(decoding: key.readableBytesView, as: UTF8.self), record.value, record, timestamp)
         }
     }
 }

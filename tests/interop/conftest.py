@@ -152,3 +152,20 @@ def server_factory(tributary_binary, workdir):
 @pytest.fixture
 def server(server_factory):
     return server_factory().start()
+
+
+@pytest.fixture
+def clients():
+    """Makes paho MQTT clients (mqtt_helpers.Client) that are closed after the test."""
+    from mqtt_helpers import Client
+
+    made = []
+
+    def make(port, **kwargs):
+        client = Client(port, **kwargs)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()

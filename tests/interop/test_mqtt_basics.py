@@ -12,7 +12,7 @@ import pytest
 
 from conftest import Server
 from mqtt_helpers import (
-    DISCONNECT, PUBACK, PUBLISH, SESSION_EXPIRY, TOPIC_ALIAS, TOPIC_ALIAS_MAXIMUM, V311, V5, WILL_DELAY, Client,
+    DISCONNECT, PUBACK, PUBLISH, SESSION_EXPIRY, TOPIC_ALIAS, TOPIC_ALIAS_MAXIMUM, V311, V5, WILL_DELAY,
     LogWindow, RawClient, ack_packet, disconnect_packet, publish_properties, unique, wait_until,
 )
 
@@ -34,21 +34,6 @@ def shared_server_log(mqtt_server):
     window = LogWindow(mqtt_server)
     yield
     window.dump()
-
-
-@pytest.fixture
-def clients():
-    """Makes paho clients that are closed after the test."""
-    made = []
-
-    def make(port, **kwargs):
-        client = Client(port, **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        client.close()
 
 
 # --- QoS round trips ------------------------------------------------------------------------------------

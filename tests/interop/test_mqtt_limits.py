@@ -9,7 +9,7 @@ import pytest
 
 from mqtt_helpers import (
     CONNACK, DISCONNECT, MAXIMUM_PACKET_SIZE, PINGREQ_PACKET, PINGRESP, PUBACK, PUBLISH, SERVER_KEEP_ALIVE,
-    SESSION_EXPIRY, SUBACK, V311, V5, Client, RawClient, ack_packet, connect_packet, disconnect_packet,
+    SESSION_EXPIRY, SUBACK, V311, V5, RawClient, ack_packet, connect_packet, disconnect_packet,
     kcat_events, publish_packet, subscribe_packet, unique, wait_for_events,
 )
 
@@ -31,21 +31,6 @@ def raws():
     yield make
     for raw in made:
         raw.close()
-
-
-@pytest.fixture
-def clients():
-    """Makes paho clients that are closed after the test."""
-    made = []
-
-    def make(port, **kwargs):
-        client = Client(port, **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        client.close()
 
 
 def refused_connect(port: int, version: int, client_id=None, **kwargs):

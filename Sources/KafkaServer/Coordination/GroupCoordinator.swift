@@ -81,18 +81,9 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     static func readRecords(_ log: PartitionLog) async throws -> [OffsetsTopicRecord] {
         var records: [OffsetsTopicRecord] = []
-        var offset = log.offsets.logStartOffset
-        while true {
-            let result = try await log.readAsync(from: offset, maxBytes: 4 << 20, minimumOneBatch: true)
-            guard var bytes = result.records else { break }
-            for batch in try RecordBatch.validatedBatches(in: &bytes) {
-                offset = batch.header.lastOffset + 1
-                if batch.header.isControl { continue }
-                for record in try batch.records() {
-                    guard let key = record.key, let decoded = try OffsetsTopicRecord.decode(key: key, value: record.value) else { continue }
-                    records.append(decoded)
-                }
-            }
+        try await log.scanRecords { record, _, _ in
+            guard let key = record.key, let decoded = try OffsetsTopicRecord.decode(key: key, value: record.value) else { return }
+            records.append(decoded)
         }
         return records
     }
