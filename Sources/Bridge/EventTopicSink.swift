@@ -63,52 +63,6 @@ public final class EventTopicSink: MQTTEventSink {
 
     /// `{"event":..., "timestamp":..., "clientid":..., "username":..., <fields>}`.
     static func json(_ event: MQTTEvent) -> String {
-        var out = "{\"event\":"
-        appendString(event.name, to: &out)
-        out += ",\"timestamp\":\(event.timestampMilliseconds),\"clientid\":"
-        appendString(event.clientId, to: &out)
-        out += ",\"username\":"
-        if let username = event.username { appendString(username, to: &out) } else { out += "null" }
-        for (name, value) in event.fields {
-            out += ","
-            appendString(name, to: &out)
-            out += ":"
-            switch value {
-            case .string(let text): appendString(text, to: &out)
-            case .integer(let number): out += String(number)
-            case .bool(let flag): out += flag ? "true" : "false"
-            case .null: out += "null"
-            case .strings(let list):
-                out += "["
-                for (index, text) in list.enumerated() {
-                    if index > 0 { out += "," }
-                    appendString(text, to: &out)
-                }
-                out += "]"
-            }
-        }
-        out += "}"
-        return out
-    }
-
-    static func appendString(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
+        RuleValue.object(RuleValue.fields(of: event)).jsonText
     }
 }

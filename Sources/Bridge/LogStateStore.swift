@@ -67,10 +67,8 @@ public final class LogStateStore: MQTTStateStore {
 
     public func saveRetained(topic: String, _ message: MQTTMessage?, completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         do {
-            var stored = message
-            stored?.position = nil
             try append(
-                Self.retainedTopic, key: topic, value: stored?.payload, headers: stored.map(MQTTRecordFormat.headers(of:)) ?? [], durable: true,
+                Self.retainedTopic, key: topic, value: message?.payload, headers: message.map(MQTTRecordFormat.headers(of:)) ?? [], durable: true,
                 completion: completion)
         } catch {
             completion(.failure(error))

@@ -137,11 +137,11 @@ public final class RuleEngine: Sendable {
     /// A message the broker stored and delivered.
     public func routed(_ message: MQTTMessage) {
         if let publisher = message.publisherClientId, publisher.hasPrefix(Self.publisherPrefix) { return }
-        let current = rules.withLockedValue { $0 }
-        guard current.contains(where: { $0.definition.statement.matches(topic: message.topic) }) else { return }
+        let matching = rules.withLockedValue { $0 }.filter { $0.definition.statement.matches(topic: message.topic) }
+        guard !matching.isEmpty else { return }
         eventLoop.execute {
             var input = RuleInput(message: message, headers: MQTTRecordFormat.headerPairs(of: message))
-            for rule in current where rule.definition.statement.matches(topic: message.topic) {
+            for rule in matching {
                 self.run(rule, on: &input, message: message, clientId: message.publisherClientId, username: message.publisherUsername)
             }
         }
@@ -149,11 +149,11 @@ public final class RuleEngine: Sendable {
 
     /// A device event.
     public func event(_ event: MQTTEvent) {
-        let current = rules.withLockedValue { $0 }
-        guard current.contains(where: { $0.definition.statement.matches(event: event.name) }) else { return }
+        let matching = rules.withLockedValue { $0 }.filter { $0.definition.statement.matches(event: event.name) }
+        guard !matching.isEmpty else { return }
         eventLoop.execute {
             var input = RuleInput(event: event)
-            for rule in current where rule.definition.statement.matches(event: event.name) {
+            for rule in matching {
                 self.run(rule, on: &input, message: nil, clientId: event.clientId, username: event.username)
             }
         }

@@ -125,8 +125,9 @@ public struct ServerConfiguration: Sendable {
         var values: [String: String] = [:]
         var configuration = ServerConfiguration()
         if let configFile {
-            for (key, value) in try readFile(configFile) { values[key] = value }
-            try configuration.applyStructured(try readStructured(configFile))
+            let file = try readFile(configFile)
+            values = file.values
+            try configuration.applyStructured(file.sections)
             configuration.configFile = configFile
         }
         for (name, _) in settings {
@@ -138,9 +139,9 @@ public struct ServerConfiguration: Sendable {
         return configuration
     }
 
-    /// Reads the scalar settings of a YAML config file. Unknown keys are errors (a typo should not be
-    /// silently ignored).
-    static func readFile(_ path: String) throws -> [String: String] {
+    /// Reads a YAML config file: the scalar settings, and the structured sections (`routes`, `events`,
+    /// `rules`, `downlinks`) as nodes. Unknown keys are errors (a typo should not be silently ignored).
+    static func readFile(_ path: String) throws -> (values: [String: String], sections: [String: Node]) {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -153,15 +154,19 @@ public struct ServerConfiguration: Sendable {
         } catch {
             throw ConfigurationError("the config file \(path) is not valid YAML: \(error)")
         }
-        guard let node else { return [:] }
+        guard let node else { return ([:], [:]) }
         guard let mapping = node.mapping else {
             throw ConfigurationError("the config file \(path) must be a mapping of settings")
         }
         let known = Set(settings.map(\.name))
         var values: [String: String] = [:]
+        var sections: [String: Node] = [:]
         for (keyNode, valueNode) in mapping {
             guard let key = keyNode.string else { throw ConfigurationError("\(path): a key that is not a string") }
-            if structuredKeys.contains(key) { continue }
+            if structuredKeys.contains(key) {
+                sections[key] = valueNode
+                continue
+            }
             guard known.contains(key) else {
                 throw ConfigurationError("\(path): unknown setting '\(key)'; known settings: \(settings.map(\.name).joined(separator: ", "))")
             }
@@ -170,37 +175,15 @@ public struct ServerConfiguration: Sendable {
             }
             values[key] = scalar.string
         }
-        return values
+        return (values, sections)
     }
 
     /// The rules and downlinks of a config file, read again (SIGHUP); throws what is wrong with them.
     public static func readRulesAndDownlinks(_ path: String) throws -> (rules: [RuleDefinition], downlinks: [DownlinkDefinition]) {
-        let sections = try readStructured(path)
+        let sections = try readFile(path).sections
         var configuration = ServerConfiguration()
         try configuration.applyStructured(sections.filter { $0.key == "rules" || $0.key == "downlinks" })
         return (configuration.rules, configuration.downlinks)
-    }
-
-    /// The structured sections (`routes`, `events`, `rules`, `downlinks`) of a config file.
-    static func readStructured(_ path: String) throws -> [String: Node] {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigurationError("cannot read the config file \(path): \(error.localizedDescription)")
-        }
-        let parsed: Node?
-        do {
-            parsed = try Yams.compose(yaml: text)
-        } catch {
-            throw ConfigurationError("the config file \(path) is not valid YAML: \(error)")
-        }
-        guard let node = parsed, let mapping = node.mapping else { return [:] }
-        var result: [String: Node] = [:]
-        for (keyNode, valueNode) in mapping {
-            if let key = keyNode.string, structuredKeys.contains(key) { result[key] = valueNode }
-        }
-        return result
     }
 
     mutating func applyStructured(_ sections: [String: Node]) throws {

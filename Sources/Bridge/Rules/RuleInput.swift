@@ -76,22 +76,9 @@ public struct RuleInput: Sendable {
         self.timestampMilliseconds = timestamp
     }
 
-    /// The event as the events topic stores it (see `EventTopicSink.json`).
+    /// The event as the events topic stores it (see `RuleValue.fields(of:)`).
     public init(event: MQTTEvent) {
-        var fields: [(String, RuleValue)] = [
-            ("event", .string(event.name)), ("timestamp", .int(event.timestampMilliseconds)), ("clientid", .string(event.clientId)),
-            ("username", event.username.map(RuleValue.string) ?? .null),
-        ]
-        for (name, value) in event.fields {
-            switch value {
-            case .string(let text): fields.append((name, .string(text)))
-            case .integer(let number): fields.append((name, .int(number)))
-            case .bool(let flag): fields.append((name, .bool(flag)))
-            case .null: fields.append((name, .null))
-            case .strings(let list): fields.append((name, .array(list.map(RuleValue.string))))
-            }
-        }
-        self.init(eventName: event.name, fields: fields)
+        self.init(eventName: event.name, fields: RuleValue.fields(of: event))
     }
 
     var isEvent: Bool { eventName != nil }
@@ -131,5 +118,26 @@ public struct RuleInput: Sendable {
         } else {
             payloadState = .raw(.bytes(Array(view)))
         }
+    }
+}
+
+extension RuleValue {
+    /// A device event as one JSON object's members: `event`, `timestamp`, `clientid`, `username`, then the
+    /// event's own fields. What the events topic stores and what event rules read.
+    public static func fields(of event: MQTTEvent) -> [(String, RuleValue)] {
+        var fields: [(String, RuleValue)] = [
+            ("event", .string(event.name)), ("timestamp", .int(event.timestampMilliseconds)), ("clientid", .string(event.clientId)),
+            ("username", event.username.map(RuleValue.string) ?? .null),
+        ]
+        for (name, value) in event.fields {
+            switch value {
+            case .string(let text): fields.append((name, .string(text)))
+            case .integer(let number): fields.append((name, .int(number)))
+            case .bool(let flag): fields.append((name, .bool(flag)))
+            case .null: fields.append((name, .null))
+            case .strings(let list): fields.append((name, .array(list.map(RuleValue.string))))
+            }
+        }
+        return fields
     }
 }

@@ -94,7 +94,6 @@ extension MQTTBrokerCore {
 
         connection.clientId = clientId
         connection.username = packet.username
-        connection.keepAliveSeconds = keepAlive
         connectedCount += 1
         if version == .v5 {
             let properties = packet.properties

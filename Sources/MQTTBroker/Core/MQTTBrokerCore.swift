@@ -200,10 +200,6 @@ public final class MQTTBrokerCore: @unchecked Sendable {
         }
     }
 
-    public var connectionCount: EventLoopFuture<Int> {
-        eventLoop.submit { self.connections.count }
-    }
-
     func handle(_ packet: MQTTPacket, on connection: ConnectionState) {
         if case .connect(let connect) = packet {
             guard !connection.isConnected else {

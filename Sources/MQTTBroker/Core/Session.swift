@@ -1,5 +1,5 @@
 import DequeModule
-public import MQTTProtocol
+import MQTTProtocol
 import NIOCore
 
 /// A message on its way to one client: its QoS and retain flag for that client, the subscription ids
@@ -112,7 +112,6 @@ final class ConnectionState: @unchecked Sendable {
     var clientId: String? = nil
     var version: MQTTProtocolVersion? = nil
     var username: String? = nil
-    var keepAliveSeconds: UInt16 = 0
     var inboundAliases: [UInt16: String] = [:]
     var outboundAliases: [ExactString: UInt16] = [:]
     var clientReceiveMaximum = Int(UInt16.max)
