@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "MQTTProtocol", targets: ["MQTTProtocol"]),
         .library(name: "MQTTBroker", targets: ["MQTTBroker"]),
         .library(name: "Bridge", targets: ["Bridge"]),
+        .library(name: "BenchHarness", targets: ["BenchHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // C system libraries (Debian: zlib1g-dev, liblz4-dev, libsnappy-dev, libzstd-dev).
@@ -144,6 +146,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The measurement core of tributary-bench (Benchmarks/): open-loop schedule, latency histograms with
+        // coordinated-omission correction, loss/duplicate accounting, reports and their rendering.
+        .target(
+            name: "BenchHarness",
+            dependencies: [
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KafkaCodecGenerator",
             swiftSettings: swiftSettings
@@ -230,6 +242,14 @@ let package = Package(
         .testTarget(
             name: "CompressionTests",
             dependencies: ["Compression"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BenchHarnessTests",
+            dependencies: [
+                "BenchHarness",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
