@@ -10,7 +10,7 @@ ERROR_CODES ?= ../shared/kafka-protocol/error-codes.tsv
 BUILD_PACKAGES := liblz4-dev libsnappy-dev libzstd-dev zlib1g-dev libssl-dev pkg-config
 TEST_PACKAGES := kcat mosquitto-clients
 
-.PHONY: run test build build-release deps test-deps generate fuzz bench swift-test interop-test clean
+.PHONY: run test build build-release deps test-deps generate fuzz bench bench-micro bench-check swift-test interop-test clean
 
 deps:
 	@tools/ensure-packages.sh $(BUILD_PACKAGES)
@@ -60,9 +60,39 @@ fuzz: deps
 	Fuzz/.build/release/FuzzMQTTPacketDecoder Fuzz/mqtt-corpus \
 		-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1
 
-## Micro benchmarks (package-benchmark).
+## The standard suite: Tributary and mosquitto on loopback, the same workloads, results in bench-results/ (tools/bench.sh).
 bench: deps
+	tools/bench.sh
+
+## All micro benchmark targets (package-benchmark), every metric.
+bench-micro: deps
 	$(SWIFT) package --package-path Benchmarks benchmark
+
+## Allocation regression check: runs the `alloc.*` micro benchmarks (malloc count only: produce request
+## decode, MQTT publish fan-out to one subscriber) and compares each p90 with Benchmarks/Thresholds. More
+## mallocs than stored fails; fewer passes with a reminder to store the new counts. After an intended
+## change, store them with:
+##   swift package --package-path Benchmarks --allow-writing-to-package-directory benchmark thresholds update \
+##     --path Benchmarks/Thresholds --target 'CodecBenchmarks|MQTTBenchmarks' --filter 'alloc\..*'
+BENCH_CHECK_TARGETS ?= CodecBenchmarks|MQTTBenchmarks
+BENCH_CHECK_FILTER ?= alloc\..*
+bench-check: deps
+	@log=$$(mktemp); \
+	$(SWIFT) package --package-path Benchmarks benchmark thresholds check --path Benchmarks/Thresholds \
+		--target '$(BENCH_CHECK_TARGETS)' --filter '$(BENCH_CHECK_FILTER)' --no-progress 2>&1 | tee $$log; \
+	status=$${PIPESTATUS[0]}; \
+	if [ $$status -eq 0 ]; then \
+		echo "bench-check: OK, allocation counts equal Benchmarks/Thresholds."; \
+	elif grep -q "is BETTER than the defined thresholds" $$log && ! grep -q "is WORSE than the defined thresholds" $$log; then \
+		echo "bench-check: OK, fewer allocations than Benchmarks/Thresholds records; store the new counts (see the Makefile)."; \
+	elif grep -q "is WORSE than the defined thresholds" $$log; then \
+		echo "bench-check: FAILED: more allocations than Benchmarks/Thresholds allows (the 'Deviations worse than threshold' table above)." >&2; \
+		rm -f $$log; exit 1; \
+	else \
+		echo "bench-check: FAILED: the allocation benchmarks did not run or found no thresholds (exit status $$status, see above)." >&2; \
+		rm -f $$log; exit 1; \
+	fi; \
+	rm -f $$log
 
 clean:
 	rm -rf .build .build-fuzz $(VENV)

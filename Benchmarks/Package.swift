@@ -12,8 +12,25 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
+        // The load generator: workloads against any Kafka or MQTT broker (README, "Benchmarks"). Its measuring
+        // core (schedule, histograms, accounting, reports) is the main package's BenchHarness, tested there.
+        .executableTarget(
+            name: "tributary-bench",
+            dependencies: [
+                .product(name: "BenchHarness", package: "tributary"),
+                .product(name: "KafkaProtocol", package: "tributary"),
+                .product(name: "MQTTProtocol", package: "tributary"),
+                .product(name: "Compression", package: "tributary"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/tributary-bench",
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
         .executableTarget(
             name: "CodecBenchmarks",
             dependencies: [
@@ -57,6 +74,8 @@ let package = Package(
                 .product(name: "MQTTProtocol", package: "tributary"),
                 .product(name: "Bridge", package: "tributary"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/MQTTBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]

@@ -76,11 +76,14 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     let produceFrame = produceRequestFrame(partitions: 6, batch: plainBatch)
-    Benchmark("Produce v9 request decode, 6 partitions × 1 MiB") { benchmark in
+    let decodeLargeProduce: @Sendable (Benchmark) throws -> Void = { benchmark in
         for _ in benchmark.scaledIterations {
             var input = produceFrame
             blackHole(try KafkaRequestFrame.decode(from: &input))
         }
+    }
+    Benchmark("Produce v9 request decode, 6 partitions × 1 MiB") { benchmark in
+        try decodeLargeProduce(benchmark)
     }
 
     let smallProduceFrame = produceRequestFrame(partitions: 1, batch: { () -> ByteBuffer in
@@ -88,11 +91,24 @@ let benchmarks: @Sendable () -> Void = {
         builder.append(key: nil, value: ByteBuffer(string: String(repeating: "v", count: 100)), timestamp: 0)
         return try! builder.build()
     }())
-    Benchmark("Produce v9 request decode, 1 partition × one 100-byte record") { benchmark in
+    let decodeSmallProduce: @Sendable (Benchmark) throws -> Void = { benchmark in
         for _ in benchmark.scaledIterations {
             var input = smallProduceFrame
             blackHole(try KafkaRequestFrame.decode(from: &input))
         }
+    }
+    Benchmark("Produce v9 request decode, 1 partition × one 100-byte record") { benchmark in
+        try decodeSmallProduce(benchmark)
+    }
+
+    // Checked by `make bench-check` against Benchmarks/Thresholds: the same decodes, mallocs only. Shell-safe
+    // names: package-benchmark 1.38.1 writes threshold files with spaces and slashes replaced by `_` but looks
+    // them up by the unmodified name.
+    Benchmark("alloc.produce-v9-request-decode.1-partition-1x100B", configuration: allocationCheckConfiguration()) { benchmark in
+        try decodeSmallProduce(benchmark)
+    }
+    Benchmark("alloc.produce-v9-request-decode.6-partitions-6x1MiB", configuration: allocationCheckConfiguration()) { benchmark in
+        try decodeLargeProduce(benchmark)
     }
 
     for codec in [CompressionCodec.gzip, .snappy, .lz4, .zstd] {
@@ -105,4 +121,18 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
     }
+}
+
+/// The configuration of the `alloc.*` benchmarks that `make bench-check` runs with
+/// `benchmark thresholds check`: only the malloc count (time is too noisy on shared machines), compared at
+/// p90 with the value stored in Benchmarks/Thresholds/CodecBenchmarks.<name>.p90.json. Any increase is a
+/// regression; a decrease is reported as an improvement (then refresh the stored value).
+func allocationCheckConfiguration() -> Benchmark.Configuration {
+    .init(
+        metrics: [.mallocCountTotal],
+        warmupIterations: 10,
+        maxDuration: .seconds(1),
+        maxIterations: 1_000,
+        thresholds: [.mallocCountTotal: BenchmarkThresholds(absolute: [.p90: 0])]
+    )
 }

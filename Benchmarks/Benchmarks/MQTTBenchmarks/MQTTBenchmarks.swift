@@ -31,6 +31,9 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 1_000_000
     )
 
+    // Checked by `make bench-check` against Benchmarks/Thresholds (see allocationCheckConfiguration).
+    fanOutBenchmarks(checkConfiguration: allocationCheckConfiguration())
+
     let trie = fleetTrie()
     precondition(trie.count == 1_000_000)
 
@@ -112,4 +115,18 @@ let ruleBenchmarks: @Sendable () -> Void = {
             blackHole(statement.matches(topic: "sites/north-7/status"))
         }
     }
+}
+
+/// The configuration of the `alloc.*` benchmarks that `make bench-check` runs with
+/// `benchmark thresholds check`: only the malloc count (time is too noisy on shared machines), compared at
+/// p90 with the value stored in Benchmarks/Thresholds/MQTTBenchmarks.<name>.p90.json. Any increase is a
+/// regression; a decrease is reported as an improvement (then refresh the stored value).
+func allocationCheckConfiguration() -> Benchmark.Configuration {
+    .init(
+        metrics: [.mallocCountTotal],
+        warmupIterations: 100,
+        maxDuration: .seconds(1),
+        maxIterations: 10_000,
+        thresholds: [.mallocCountTotal: BenchmarkThresholds(absolute: [.p90: 0])]
+    )
 }
