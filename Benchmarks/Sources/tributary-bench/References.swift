@@ -33,7 +33,8 @@ struct References: ParsableCommand {
         var rows: [[String]] = []
         for report in file.reports where report.workload.hasPrefix("kafka-") || report.workload == "mqtt-to-kafka" {
             let megabytes = report.metrics.first { $0.name == "MB/s" }?.value
-            let records = report.metrics.first { $0.name.hasSuffix("records/s") || $0.name == "records/s" }?.value
+            // The run's record throughput: produced, consumed or fetched records per second.
+            let records = report.metrics.first { $0.unit == "rec/s" }?.value
             let p99 = report.latency.flatMap { $0.count > 0 ? ReportRendering.formatMicros($0.p99Micros) : nil } ?? "-"
             rows.append([
                 report.label,
