@@ -172,14 +172,15 @@ public enum ReportRendering {
         return rows
     }
 
-    /// The live progress line (no newline): "elapsed 12.0 s | sent 12000 (1000/s) | received 1199000 (99900/s) | p99 3.2 ms | lost 0"
+    /// The live progress line (no newline): "elapsed 12.0 s | sent 12000 (1000/s) | received 1199000 (99900/s) | p99 3.2 ms | outstanding 1000".
+    /// `outstanding` is what was sent and not (yet) received: in flight now, lost only if it never arrives.
     public static func progressLine(
         elapsedSeconds: Double, sent: UInt64, sentRate: Double, received: UInt64, receivedRate: Double,
-        p99Micros: Double?, lost: UInt64
+        p99Micros: Double?, outstanding: UInt64
     ) -> String {
         let p99 = p99Micros.map(formatMicrosShort) ?? "-"
         return "elapsed \(String(format: "%.1f", elapsedSeconds)) s | sent \(sent) (\(formatRate(sentRate))/s) | "
-            + "received \(received) (\(formatRate(receivedRate))/s) | p99 \(p99) | lost \(lost)"
+            + "received \(received) (\(formatRate(receivedRate))/s) | p99 \(p99) | outstanding \(outstanding)"
     }
 
     /// Duration formatting helper: 850 -> "850 us", 3200 -> "3.20 ms", 1_500_000 -> "1.50 s".

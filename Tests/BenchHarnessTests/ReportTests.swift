@@ -128,12 +128,12 @@ func sampleReport(
     @Test func progressLine() {
         let line = ReportRendering.progressLine(
             elapsedSeconds: 12, sent: 12_000, sentRate: 1_000, received: 1_199_000, receivedRate: 99_900,
-            p99Micros: 3_200, lost: 0
+            p99Micros: 3_200, outstanding: 1_000
         )
-        #expect(line == "elapsed 12.0 s | sent 12000 (1000/s) | received 1199000 (99900/s) | p99 3.2 ms | lost 0")
+        #expect(line == "elapsed 12.0 s | sent 12000 (1000/s) | received 1199000 (99900/s) | p99 3.2 ms | outstanding 1000")
         #expect(!line.contains("\n"))
         let early = ReportRendering.progressLine(
-            elapsedSeconds: 0.5, sent: 1, sentRate: 2, received: 0, receivedRate: 0, p99Micros: nil, lost: 1
+            elapsedSeconds: 0.5, sent: 1, sentRate: 2, received: 0, receivedRate: 0, p99Micros: nil, outstanding: 1
         )
         #expect(early.contains("p99 -"))
     }

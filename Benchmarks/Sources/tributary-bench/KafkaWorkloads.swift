@@ -22,8 +22,8 @@ struct KafkaOptions: ParsableArguments {
     @Option(help: "Record batch size in bytes per partition (the producer's batch.size).")
     var batchBytes: Int = 65536
 
-    @Option(help: "Milliseconds a partial batch may wait for more records (linger.ms; open-loop runs only).")
-    var lingerMs: Double = 0
+    @Option(help: "Milliseconds a partial batch may wait for more records (linger.ms, the Java client's default since Kafka 4.0; open-loop runs only).")
+    var lingerMs: Double = 5
 
     @Option(help: "Producer acknowledgments: all (-1) or 1.")
     var acks: String = "all"
@@ -162,19 +162,24 @@ final class BenchProducer: @unchecked Sendable {
         return true
     }
 
-    /// Sends what is pending when a batch is full or lingered long enough (or linger is 0), window permitting.
+    /// Sends what is pending when a batch is full or lingered long enough (or linger is 0), as many requests
+    /// as the window allows, each with at most one batch of `--batch-bytes` per partition: records that
+    /// queued up behind a full window go out in batches of the configured size, never in one oversized batch.
     func sendPendingIfReady(now: UInt64, force: Bool = false) {
-        guard let oldest = oldestPending, connection.inflight < options.maxInflight else { return }
-        let full = pending.contains { $0.count >= recordsPerBatch }
-        let lingered = Double(now - oldest) / 1e6 >= options.lingerMs
-        guard force || full || lingered else { return }
-        var batches: [(partition: Int, records: [PendingRecord])] = []
-        for partition in 0..<partitions where !pending[partition].isEmpty {
-            batches.append((partition, pending[partition]))
-            pending[partition].removeAll(keepingCapacity: true)
+        while let oldest = oldestPending, connection.inflight < options.maxInflight, !connection.closed {
+            let full = pending.contains { $0.count >= recordsPerBatch }
+            let lingered = Double(now - oldest) / 1e6 >= options.lingerMs
+            guard force || full || lingered else { return }
+            var batches: [(partition: Int, records: [PendingRecord])] = []
+            for partition in 0..<partitions where !pending[partition].isEmpty {
+                let take = min(recordsPerBatch, pending[partition].count)
+                batches.append((partition, Array(pending[partition].prefix(take))))
+                pending[partition].removeFirst(take)
+            }
+            // What stays behind has waited since at least `oldest`.
+            oldestPending = pending.contains { !$0.isEmpty } ? oldest : nil
+            sendRequest(batches, sentAt: now, closedLoop: false, flush: true)
         }
-        oldestPending = nil
-        sendRequest(batches, sentAt: now, closedLoop: false, flush: true)
     }
 
     /// Records waiting for the window.

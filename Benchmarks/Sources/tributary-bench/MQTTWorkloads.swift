@@ -277,7 +277,7 @@ struct MQTTFanout: ParsableCommand {
             set.start(rate: rate, recordAcknowledgments: false)
             let planned = UInt64(set.plannedSends)
             let fanout = UInt64(self.subscribers)
-            run.waitForEnd { run.snapshot().received >= planned * fanout }
+            run.waitForEnd(deliveriesPerSend: fanout) { run.snapshot().received >= planned * fanout }
             let gathered = try run.gather()
             let sent = try set.sentCounts()
             var perStream: [Int: UInt64] = [:]

@@ -242,7 +242,8 @@ final class BenchRun: @unchecked Sendable {
 
     /// Waits until sending is over and `isDone` says every expected delivery arrived, or nothing new arrived
     /// for --drain-timeout seconds after the end; prints the progress line once a second on a terminal.
-    func waitForEnd(isDone: () -> Bool) {
+    /// `deliveriesPerSend`: how many arrivals each send should cause (the subscribers of a fan-out).
+    func waitForEnd(deliveriesPerSend: UInt64 = 1, isDone: () -> Bool) {
         let showProgress = !options.quiet && isatty(1) != 0
         var lastSent: UInt64 = 0, lastReceived: UInt64 = 0
         var lastTime = clock.now()
@@ -262,7 +263,8 @@ final class BenchRun: @unchecked Sendable {
                         elapsedSeconds: Double(Int64(now) - Int64(start)) / 1e9,
                         sent: snapshot.sent, sentRate: Double(snapshot.sent - min(lastSent, snapshot.sent)) / seconds,
                         received: snapshot.received, receivedRate: Double(snapshot.received - min(lastReceived, snapshot.received)) / seconds,
-                        p99Micros: snapshot.p99, lost: 0)
+                        p99Micros: snapshot.p99,
+                        outstanding: snapshot.sent * deliveriesPerSend > snapshot.received ? snapshot.sent * deliveriesPerSend - snapshot.received : 0)
                     FileHandle.standardOutput.write(Data(("\r" + line + "\u{1B}[K").utf8))
                     lastPrint = now
                     lastTime = now
