@@ -557,7 +557,8 @@ struct KafkaProduce: ParsableCommand {
             Metric(name: "records/s", value: Double(gathered.events) / seconds, unit: "rec/s", higherIsBetter: true),
             Metric(name: "MB/s", value: Double(gathered.bytes) / seconds / 1e6, unit: "MB/s", higherIsBetter: true),
         ]
-        let label = "kafka-produce \(kafkaOptions.recordSize) B acks=\(kafkaOptions.acks) \(kafkaOptions.partitions)p" + (rate > 0 ? " \(shortCount(rate))/s" : "") + (kafkaOptions.compression == "none" ? "" : " \(kafkaOptions.compression)")
+        let label = "kafka-produce \(kafkaOptions.recordSize) B acks=\(kafkaOptions.acks) \(kafkaOptions.partitions)p"
+            + (kafkaOptions.producers > 1 ? " \(kafkaOptions.producers) producers" : "") + (rate > 0 ? " \(shortCount(rate))/s" : "") + (kafkaOptions.compression == "none" ? "" : " \(kafkaOptions.compression)")
         let code = run.finish(
             workload: "kafka-produce", label: label, parameters: parameters, brokerAddress: kafkaOptions.kafka, metrics: metrics,
             latency: gathered.recorder, delivery: gathered.tracker.counts(sentPerStream: perStream), failures: gathered.failures,
@@ -701,7 +702,7 @@ struct KafkaConsume: ParsableCommand {
         ]
         let code = run.finishFixedWindow(
             seconds: elapsed, workload: "kafka-consume",
-            label: "kafka-consume \(kafkaOptions.recordSize) B \(partitions)p" + (group == nil ? "" : " group of \(consumers)"),
+            label: "kafka-consume \(kafkaOptions.recordSize) B \(partitions)p" + (group == nil ? (consumers > 1 ? " \(consumers) consumers" : "") : " group of \(consumers)"),
             parameters: parameters, brokerAddress: kafkaOptions.kafka, metrics: metrics, delivery: delivery, failures: gathered.failures + errors,
             notes: ["reads \(expected) records from the earliest offsets to the end offsets listed at the start", "broker APIs: \(prepared.apis)"])
         throw ExitCode(code)
