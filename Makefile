@@ -8,7 +8,11 @@ ERROR_CODES ?= ../shared/kafka-protocol/error-codes.tsv
 
 # Debian packages: C libraries the build links, and the tools the tests drive.
 BUILD_PACKAGES := liblz4-dev libsnappy-dev libzstd-dev zlib1g-dev libssl-dev pkg-config
-TEST_PACKAGES := kcat mosquitto-clients
+# Go clients (sarama, kafka-go) build offline from Debian's packages; gcc for sarama's zstd (cgo). The Java
+# client's runtime libraries (../shared/clients/java/README.md).
+TEST_PACKAGES := kcat mosquitto-clients \
+	golang-go gcc libc6-dev golang-github-shopify-sarama-dev golang-github-segmentio-kafka-go-dev \
+	openjdk-17-jdk-headless libslf4j-java liblz4-java libsnappy-java libzstd-jni-java libprotobuf-java
 
 .PHONY: run test build build-release deps test-deps generate fuzz bench bench-micro bench-check swift-test interop-test clean
 

@@ -31,7 +31,7 @@ final class BatchingAppender: Sendable {
     static let maximumBatchBytes = 256 << 10
 
     private struct Gathered {
-        let log: PartitionLog
+        let log: any PartitionLog
         var durable: Bool
         var records: [Pending] = []
         var bytes = 0
@@ -50,7 +50,7 @@ final class BatchingAppender: Sendable {
         self.onFailure = onFailure
     }
 
-    func append(_ record: Pending, durable: Bool, to log: PartitionLog, partition: PartitionKey) {
+    func append(_ record: Pending, durable: Bool, to log: any PartitionLog, partition: PartitionKey) {
         guard let eventLoop = MultiThreadedEventLoopGroup.currentEventLoop else {
             write([record], durable: durable, to: log, partition: partition)
             return
@@ -98,7 +98,7 @@ final class BatchingAppender: Sendable {
     }
 
     /// Appends records as one batch; each completion gets its own record's offset.
-    private func write(_ records: [Pending], durable: Bool, to log: PartitionLog, partition: PartitionKey) {
+    private func write(_ records: [Pending], durable: Bool, to log: any PartitionLog, partition: PartitionKey) {
         var builder = RecordBatchBuilder()
         for record in records {
             builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp)

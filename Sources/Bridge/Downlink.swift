@@ -99,7 +99,7 @@ public final class DownlinkService: Sendable {
         self.clock = clock
     }
 
-    private func positionsLog() throws -> PartitionLog {
+    private func positionsLog() throws -> any PartitionLog {
         let logs = try topics.logs(of: Self.positionsTopic, partitions: 1, configs: ["cleanup.policy": "compact", "retention.ms": "-1"])
         guard let first = logs.first else { throw NoPartitions(topic: Self.positionsTopic) }
         return first
@@ -145,7 +145,7 @@ public final class DownlinkService: Sendable {
     }
 
     private func run(_ definition: DownlinkDefinition) async {
-        let logs: [PartitionLog]
+        let logs: [any PartitionLog]
         do {
             logs = try topics.logs(of: definition.from, partitions: 1)
         } catch {
@@ -159,7 +159,7 @@ public final class DownlinkService: Sendable {
         }
     }
 
-    private func run(_ definition: DownlinkDefinition, partition: Int32, log: PartitionLog) async {
+    private func run(_ definition: DownlinkDefinition, partition: Int32, log: any PartitionLog) async {
         let positionKey = "\(definition.name)/\(partition)"
         var offset = positions.withLockedValue { $0[positionKey] } ?? log.offsets.logStartOffset
         var idleMilliseconds: UInt64 = 5

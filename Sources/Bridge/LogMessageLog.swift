@@ -28,7 +28,7 @@ public final class LogMessageLog: MQTTMessageLog {
     public func append(_ message: MQTTMessage, durable: Bool, completion: @escaping @Sendable (Result<LogPosition, any Error>) -> Void) -> PartitionKey {
         let route = routes.route(for: message.topic)
         let key = route.key.render(clientId: message.publisherClientId, username: message.publisherUsername, topic: message.topic)
-        let logs: [PartitionLog]
+        let logs: [any PartitionLog]
         do {
             logs = try topics.logs(of: route.to, partitions: route.partitions)
             guard !logs.isEmpty else { throw NoPartitions(topic: route.to) }
@@ -79,7 +79,7 @@ public final class LogMessageLog: MQTTMessageLog {
                         for record in try batch.records() {
                             let recordOffset = batch.header.baseOffset + Int64(record.offsetDelta)
                             guard recordOffset >= offset, recordOffset < endOffset else { continue }
-                            let timestamp = batch.header.baseTimestamp + record.timestampDelta
+                            let timestamp = batch.header.baseTimestamp &+ record.timestampDelta
                             if let message = MQTTRecordFormat.message(from: record, timestamp: timestamp, position: LogPosition(partition: partition, offset: recordOffset)) {
                                 messages.append(message)
                             }
@@ -106,7 +106,7 @@ public final class LogMessageLog: MQTTMessageLog {
             guard var bytes = result.records else { continue }
             search: for batch in try RecordBatch.validatedBatches(in: &bytes) where !batch.header.isControl {
                 for record in try batch.records() where batch.header.baseOffset + Int64(record.offsetDelta) == position.offset {
-                    if let message = MQTTRecordFormat.message(from: record, timestamp: batch.header.baseTimestamp + record.timestampDelta, position: position) {
+                    if let message = MQTTRecordFormat.message(from: record, timestamp: batch.header.baseTimestamp &+ record.timestampDelta, position: position) {
                         messages.append(message)
                     }
                     break search
@@ -134,7 +134,7 @@ public final class LogMessageLog: MQTTMessageLog {
         case failure(LogError)
     }
 
-    static func read(_ log: PartitionLog, from offset: Int64, maxBytes: Int) async -> ReadOutcome {
+    static func read(_ log: any PartitionLog, from offset: Int64, maxBytes: Int) async -> ReadOutcome {
         do {
             return .records(try await log.readAsync(from: offset, maxBytes: maxBytes, minimumOneBatch: true))
         } catch {
@@ -143,7 +143,7 @@ public final class LogMessageLog: MQTTMessageLog {
         }
     }
 
-    private func existingLog(_ partition: PartitionKey) throws -> PartitionLog? {
+    private func existingLog(_ partition: PartitionKey) throws -> (any PartitionLog)? {
         let logs = try topics.logs(of: partition.topic, partitions: 1)
         return Int(partition.partition) < logs.count ? logs[Int(partition.partition)] : nil
     }

@@ -1,6 +1,7 @@
 import Foundation
 import KafkaProtocol
 import LogStore
+public import Logging
 public import MQTTBroker
 import MQTTProtocol
 import NIOCore
@@ -15,12 +16,14 @@ public final class LogStateStore: MQTTStateStore {
     static let configs = ["cleanup.policy": "compact", "retention.ms": "-1"]
 
     let topics: TopicCache
+    let logger: Logger
 
-    public init(provider: any TopicProvider) {
+    public init(provider: any TopicProvider, logger: Logger = Logger(label: "tributary.mqtt-state")) {
         self.topics = TopicCache(provider: provider)
+        self.logger = logger
     }
 
-    private func log(_ topic: String) throws -> PartitionLog {
+    private func log(_ topic: String) throws -> any PartitionLog {
         let logs = try topics.logs(of: topic, partitions: 1, configs: Self.configs)
         guard let first = logs.first else { throw NoPartitions(topic: topic) }
         return first
@@ -34,8 +37,10 @@ public final class LogStateStore: MQTTStateStore {
                 do {
                     sessions[key] = try decoder.decode(StoredSession.self, from: Data(value.readableBytesView))
                 } catch {
-                    // A record this version cannot read: the session is lost, and says so.
-                    throw StateStoreError("__mqtt_sessions record for client \(key) cannot be read: \(error)")
+                    // A record this version cannot read: that session is lost, and the log says so; the
+                    // others load and the server starts.
+                    sessions[key] = nil
+                    logger.error("skipped an unreadable __mqtt_sessions record; that client starts with a new session", metadata: ["client": "\(key)", "error": "\(error)"])
                 }
             } else {
                 sessions[key] = nil
@@ -93,7 +98,7 @@ public final class LogStateStore: MQTTStateStore {
     }
 
     /// Every keyed record of a log from its start, in order: key, value, record, timestamp.
-    static func scan(_ log: PartitionLog, _ body: (String, ByteBuffer?, Record, Int64) throws -> Void) async throws {
+    static func scan(_ log: any PartitionLog, _ body: (String, ByteBuffer?, Record, Int64) throws -> Void) async throws {
         try await log.scanRecords { record, _, timestamp in
             guard let key = record.key else { return }
             try body(String(decoding: key.readableBytesView, as: UTF8.self), record.value, record, timestamp)

@@ -1,5 +1,5 @@
 public import Coordinator
-import KafkaProtocol
+public import KafkaProtocol
 public import LogStore
 public import Logging
 import NIOConcurrencyHelpers
@@ -65,12 +65,14 @@ public final class Broker: Sendable {
         self.groupCoordinator = GroupCoordinator(broker: self, eventLoop: coordinatorEventLoop, settings: groupSettings, logger: logger)
     }
 
-    /// Loads the registry, opens (and where needed recovers) every partition log, and removes partition
-    /// directories no topic owns any more. Returns what recovery cut, for the start-up log.
+    /// Loads the registry, makes it agree with the partition directories on disk (adopting what it lacks,
+    /// moving aside what contradicts it, deleting nothing), then opens (and where needed recovers) every
+    /// partition log. Returns what recovery found, for the start-up log.
     public func start() async throws -> [PartitionRecoveryReport] {
         try logs.start()
         try topics.load()
         try logs.removeLeftoverDeletions()
+        try reconcileTopicsWithDirectories()
         var wanted: [(TopicPartition, LogConfig, KafkaUUID?)] = []
         for topic in topics.allTopics {
             let config = logConfig(for: topic)
@@ -83,17 +85,44 @@ public final class Broker: Sendable {
         for (partition, _, _) in wanted {
             if let log = logs.log(for: partition) { try attachProducerState(to: log) }
         }
-        let known = Set(wanted.map(\.0))
-        for orphan in try logs.partitionDirectoriesOnDisk() where !known.contains(orphan) {
-            logger.warning("removing a partition directory no topic owns", metadata: ["directory": "\(orphan.directoryName)"])
-            try logs.deleteLog(orphan)
-        }
         try await groupCoordinator.start()
         return reports
     }
 
+    /// Applies `TopicReconciliation`'s plan, saying what it does.
+    func reconcileTopicsWithDirectories() throws {
+        let directories = try logs.partitionDirectoriesOnDisk().map { PartitionDirectory(topicPartition: $0, topicId: logs.topicId(of: $0)) }
+        for action in TopicReconciliation.plan(registry: topics.allTopics, directories: directories) {
+            switch action {
+            case .adoptTopic(let name, let topicId, let partitions):
+                let topic = try topics.adopt(name: name, topicId: topicId, partitions: partitions)
+                logger.warning("the topic registry did not know a topic found on disk; adopted it with its data (configs start from the broker defaults)", metadata: [
+                    "topic": "\(name)", "topicId": "\(topic.topicId)", "partitions": "\(topic.partitionCount)",
+                ])
+                if topic.topicId != topicId {
+                    for partition in 0..<topic.partitionCount where FileSystem.isDirectory(logs.dataDirectory + "/" + TopicPartition(topic: name, partition: partition).directoryName) {
+                        try logs.recordTopicId(topic.topicId, of: TopicPartition(topic: name, partition: partition))
+                    }
+                }
+            case .extendTopic(let name, let partitions):
+                _ = try topics.setPartitionCount(name: name, count: partitions, validateOnly: false)
+                logger.warning("partition directories beyond the registry's count were found; the topic keeps them", metadata: ["topic": "\(name)", "partitions": "\(partitions)"])
+            case .recordTopicId(let partition, let topicId):
+                try logs.recordTopicId(topicId, of: partition)
+                logger.info("recorded the topic id in a partition directory without partition.metadata", metadata: ["partition": "\(partition)", "topicId": "\(topicId)"])
+            case .moveAside(let partition, let found, let expected):
+                let name = try logs.moveAside(partition, topicId: found)
+                logger.error("a partition directory belongs to another topic id than the registry's; kept it aside, not served", metadata: [
+                    "partition": "\(partition)", "directoryTopicId": "\(found)", "registryTopicId": "\(expected)", "keptAs": "\(name)",
+                ])
+            case .ignore(let partition, let reason):
+                logger.error("a directory in the data directory is not a valid partition directory; left alone", metadata: ["directory": "\(partition.directoryName)", "reason": "\(reason)"])
+            }
+        }
+    }
+
     /// Loads (snapshot plus replay) and attaches the producer state of a partition. Blocking I/O.
-    func attachProducerState(to log: PartitionLog) throws {
+    func attachProducerState(to log: SegmentedLog) throws {
         let manager = ProducerStateManager(topicPartition: log.topicPartition, directory: log.directory)
         try manager.load(from: log)
         producerStates.withLockedValue { $0[log.topicPartition] = manager }
@@ -141,13 +170,23 @@ public final class Broker: Sendable {
         TopicConfigs.logConfig(overrides: topic.configs, defaults: configuration.logDefaults)
     }
 
-    public func log(topic: String, partition: Int32) -> PartitionLog? {
+    /// How produced batches for `topic` are checked and shaped (its configs over the broker defaults).
+    public func validationRules(for topic: TopicMetadata, log: any PartitionLog) -> ProduceValidationRules {
+        let config = log.currentConfig
+        var rules = ProduceValidationRules()
+        rules.requireKeys = config.cleanupPolicy.compacts
+        rules.logAppendTime = config.logAppendTime
+        rules.maximumBatchBytes = config.maxMessageBytes
+        return rules
+    }
+
+    public func log(topic: String, partition: Int32) -> (any PartitionLog)? {
         logs.log(for: TopicPartition(topic: topic, partition: partition))
     }
 
     /// Creates a topic and its partition logs (blocking I/O: call from the thread pool). The logs are
     /// opened first and the topic recorded last, so nobody sees a topic whose logs are not there yet; a
-    /// crash in between leaves directories no topic owns, which the next start removes.
+    /// crash in between leaves directories the registry does not know, which the next start adopts.
     @discardableResult
     public func createTopic(name: String, partitions: Int32, configs: [String: String], validateOnly: Bool = false) throws(TopicError) -> TopicMetadata {
         try topicChanges.withTypedLock { () throws(TopicError) -> TopicMetadata in
@@ -185,7 +224,9 @@ public final class Broker: Sendable {
     /// Blocking: call from the thread pool. Returns nil when it does not exist and may not be created.
     public func topicCreatingIfAllowed(_ name: String, allowed: Bool) throws(TopicError) -> TopicMetadata? {
         if let topic = topics.topic(named: name) { return topic }
-        guard allowed && configuration.autoCreateTopics else { return nil }
+        // Internal topics are created by their owners (with their partition counts and configs), never
+        // because a client asked for metadata or produced.
+        guard allowed && configuration.autoCreateTopics && !TopicMetadata.isInternal(name: name) else { return nil }
         do {
             return try createTopic(name: name, partitions: configuration.defaultPartitions, configs: [:])
         } catch .alreadyExists {
@@ -193,20 +234,49 @@ public final class Broker: Sendable {
         }
     }
 
+    /// Deletes a topic: its directories are first renamed to `-delete` (durably), then the registry forgets
+    /// the topic, then the directories are removed. A crash in between never brings deleted data back
+    /// (`-delete` directories are removed at start), and a registry that cannot be written leaves the topic
+    /// as it was.
     public func deleteTopic(name: String) throws(TopicError) -> TopicMetadata {
         try topicChanges.withTypedLock { () throws(TopicError) -> TopicMetadata in
-            let topic = try topics.delete(name: name)
+            guard let topic = topics.topic(named: name) else { throw .unknownTopic(name) }
+            var retired: [(TopicPartition, String)] = []
+            func restore() {
+                for (partition, path) in retired {
+                    do {
+                        try logs.unretire(path, as: partition)
+                        try attachProducerState(to: try logs.openLog(partition, config: logConfig(for: topic), topicId: topic.topicId).log)
+                    } catch {
+                        logger.error("reopening a partition after a failed deletion failed; it is served again after a restart", metadata: ["partition": "\(partition)", "error": "\(error)"])
+                    }
+                }
+            }
+            for partition in 0..<topic.partitionCount {
+                let topicPartition = TopicPartition(topic: name, partition: partition)
+                do {
+                    if let path = try logs.retireLog(topicPartition) { retired.append((topicPartition, path)) }
+                } catch {
+                    restore()
+                    throw .storage("cannot delete the partition directory of \(topicPartition): \(error)")
+                }
+            }
+            do throws(TopicError) {
+                _ = try topics.delete(name: name)
+            } catch {
+                restore()
+                throw error
+            }
             // Committed offsets of the topic go with it (tombstones in __consumer_offsets).
             groupCoordinator.removeOffsets(ofTopic: name).whenFailure { error in
                 self.logger.error("removing the offsets of a deleted topic failed", metadata: ["topic": "\(name)", "error": "\(error)"])
             }
-            for partition in 0..<topic.partitionCount {
-                _ = producerStates.withLockedValue { $0.removeValue(forKey: TopicPartition(topic: name, partition: partition)) }
+            for (partition, path) in retired {
+                _ = producerStates.withLockedValue { $0.removeValue(forKey: partition) }
                 do {
-                    try logs.deleteLog(TopicPartition(topic: name, partition: partition))
+                    try FileSystem.removeTree(path)
                 } catch {
-                    // The registry no longer lists the topic; the directory is an orphan removed at the next start.
-                    logger.error("deleting a partition directory failed", metadata: ["topic": "\(name)", "partition": "\(partition)", "error": "\(error)"])
+                    logger.error("removing a deleted partition's directory failed; the next start removes it", metadata: ["directory": "\(path)", "error": "\(error)"])
                 }
             }
             return topic
@@ -237,6 +307,17 @@ public final class Broker: Sendable {
                 throw error
             }
         }
+    }
+
+    /// Gives an existing server-owned topic the configs its owner needs where they are missing (a topic
+    /// adopted from disk after its registry entry was lost starts with none). Returns the topic.
+    @discardableResult
+    public func ensureConfigs(ofInternalTopic name: String, _ required: [String: String]) throws(TopicError) -> TopicMetadata? {
+        guard let topic = topics.topic(named: name) else { return nil }
+        let missing = required.filter { topic.configs[$0.key] == nil }
+        guard !missing.isEmpty else { return topic }
+        logger.warning("restoring the configs a server-owned topic needs", metadata: ["topic": "\(name)", "configs": "\(missing)"])
+        return try setTopicConfigs(name: name, configs: topic.configs.merging(missing) { current, _ in current }, validateOnly: false)
     }
 
     /// Replaces a topic's explicit configs and applies them to its open logs.

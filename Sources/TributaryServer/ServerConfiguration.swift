@@ -369,9 +369,9 @@ public struct ServerConfiguration: Sendable {
     }
 
     mutating func apply(_ values: [String: String]) throws {
-        func integer<T: FixedWidthInteger>(_ name: String, _ text: String, min: T) throws -> T {
-            guard let value = T(text.trimmingCharacters(in: .whitespaces)), value >= min else {
-                throw ConfigurationError("\(name) must be an integer of at least \(min), not '\(text)'")
+        func integer<T: FixedWidthInteger>(_ name: String, _ text: String, min: T, max: T = .max) throws -> T {
+            guard let value = T(text.trimmingCharacters(in: .whitespaces)), value >= min, value <= max else {
+                throw ConfigurationError("\(name) must be an integer from \(min) to \(max), not '\(text)'")
             }
             return value
         }
@@ -411,7 +411,7 @@ public struct ServerConfiguration: Sendable {
                 } else {
                     throw ConfigurationError("flush-policy must be every-write, interval:MILLISECONDS or os, not '\(text)'")
                 }
-            case "log-segment-bytes": logDefaults.segmentBytes = try integer(name, text, min: 1024)
+            case "log-segment-bytes": logDefaults.segmentBytes = try integer(name, text, min: 1024, max: Int(Int32.max))
             case "log-segment-ms": logDefaults.segmentMilliseconds = try integer(name, text, min: 1)
             case "log-retention-ms": logDefaults.retentionMilliseconds = try integer(name, text, min: -1)
             case "log-retention-bytes": logDefaults.retentionBytes = try integer(name, text, min: -1)
@@ -419,9 +419,9 @@ public struct ServerConfiguration: Sendable {
             case "checkpoint-interval-ms": checkpointIntervalMilliseconds = try integer(name, text, min: 1)
             case "group-min-session-timeout-ms": groupSettings.groups.minSessionTimeoutMilliseconds = try integer(name, text, min: 1)
             case "group-max-session-timeout-ms": groupSettings.groups.maxSessionTimeoutMilliseconds = try integer(name, text, min: 1)
-            case "group-initial-rebalance-delay-ms": groupSettings.groups.initialRebalanceDelayMilliseconds = try integer(name, text, min: 0)
+            case "group-initial-rebalance-delay-ms": groupSettings.groups.initialRebalanceDelayMilliseconds = try integer(name, text, min: 0, max: Int64(Int32.max))
             case "offsets-topic-partitions": groupSettings.offsetsTopicPartitions = try integer(name, text, min: 1)
-            case "offsets-retention-minutes": groupSettings.offsetsRetentionMilliseconds = try integer(name, text, min: 1) * 60_000
+            case "offsets-retention-minutes": groupSettings.offsetsRetentionMilliseconds = try integer(name, text, min: 1, max: Int64(Int32.max)) * 60_000
             case "mqtt-listen":
                 if ["off", "none", ""].contains(text.lowercased()) {
                     mqttListen = nil
@@ -436,7 +436,7 @@ public struct ServerConfiguration: Sendable {
                     guard let address = HostPort(parsing: text) else { throw ConfigurationError("mqtt-ws-listen must be HOST:PORT or off, not '\(text)'") }
                     mqttWebSocketListen = address
                 }
-            case "mqtt-max-packet-size": mqtt.maximumPacketSize = try integer(name, text, min: 64)
+            case "mqtt-max-packet-size": mqtt.maximumPacketSize = try integer(name, text, min: 64, max: 268_435_460)
             case "mqtt-receive-maximum": mqtt.receiveMaximum = try integer(name, text, min: 1)
             case "mqtt-max-inflight": mqtt.maximumInflight = try integer(name, text, min: 1)
             case "mqtt-max-queued-messages": mqtt.maximumQueuedMessages = try integer(name, text, min: 0)

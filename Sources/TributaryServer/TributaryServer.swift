@@ -55,10 +55,12 @@ public enum TributaryServer {
         let startedAt = ContinuousClock.now
         let reports = try await broker.start()
         for report in reports {
-            logger.info("recovered partition", metadata: [
+            var metadata: Logger.Metadata = [
                 "partition": "\(report.topicPartition)", "segmentsChecked": "\(report.segments.count)",
-                "truncatedBytes": "\(report.truncatedBytes)", "deletedSegments": "\(report.deletedSegments)",
-            ])
+                "truncatedBytes": "\(report.truncatedBytes)", "damagedBytes": "\(report.damagedBytes)",
+            ]
+            if let skipped = report.skippedOffsets { metadata["skippedOffsets"] = "\(skipped.lowerBound)..<\(skipped.upperBound)" }
+            logger.info("recovered partition", metadata: metadata)
         }
         let partitionCount = logs.allLogs.count
         logger.info("logs loaded", metadata: [
@@ -142,7 +144,7 @@ struct MQTTService: Service {
         let clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
         let provider = BrokerTopicProvider(broker: broker)
         let messageLog = LogMessageLog(routes: routes, provider: provider)
-        let stateStore = LogStateStore(provider: provider)
+        let stateStore = LogStateStore(provider: provider, logger: logger)
         let eventTopic = EventTopicSink(topic: configuration.eventsTopic, events: configuration.mqtt.enabledEvents, provider: provider, logger: logger)
         let rules = RuleEngine(rules: configuration.rules, eventLoop: group.next(), provider: provider, logger: logger, clock: clock)
         // Topic creation is file I/O: off the event loops.
@@ -244,8 +246,11 @@ struct MQTTService: Service {
 struct BrokerTopicProvider: TopicProvider {
     let broker: Broker
 
-    func partitionLogs(of topic: String, creatingWith partitions: Int32, configs: [String: String]) throws -> [PartitionLog] {
+    func partitionLogs(of topic: String, creatingWith partitions: Int32, configs: [String: String]) throws -> [any PartitionLog] {
         var metadata = broker.topics.topic(named: topic)
+        if metadata?.isInternal == true {
+            metadata = try broker.ensureConfigs(ofInternalTopic: topic, configs)
+        }
         if metadata == nil {
             do {
                 metadata = try broker.createTopic(name: topic, partitions: partitions, configs: configs)

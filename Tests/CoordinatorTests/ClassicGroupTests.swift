@@ -172,8 +172,13 @@ struct GroupHarness {
         #expect(harness.group.state == .stable, "the others keep their assignment")
         let sync = harness.sync(result.memberId, generation: generation, instance: "instance-1")
         #expect(harness.syncs[sync]?.assignment == ByteBuffer(string: "s"))
-        // The old member id is fenced.
-        #expect(harness.group.heartbeat(memberId: staticMember.memberId, generationId: generation, groupInstanceId: "instance-1", now: harness.now) == .unknownMemberId)
+        // The old member id is fenced (Kafka judges a static member by its instance id first), in every
+        // request it may still send: it must fail with FENCED_INSTANCE_ID, not retake the identity.
+        #expect(harness.group.heartbeat(memberId: staticMember.memberId, generationId: generation, groupInstanceId: "instance-1", now: harness.now) == .fencedInstanceId)
+        #expect(harness.syncs[harness.sync(staticMember.memberId, generation: generation, instance: "instance-1")]?.errorCode == .fencedInstanceId)
+        #expect(harness.joins[harness.join(staticMember.memberId, instance: "instance-1")]?.errorCode == .fencedInstanceId)
+        #expect(harness.group.validateCurrentMember(result.memberId, groupInstanceId: "instance-1") == nil)
+        #expect(harness.group.validateCurrentMember("anyone", groupInstanceId: "instance-unknown") == .unknownMemberId)
         #expect(harness.group.heartbeat(memberId: dynamic, generationId: generation, groupInstanceId: "instance-1", now: harness.now) == .fencedInstanceId)
     }
 

@@ -117,6 +117,21 @@ import Testing
         #expect(error.apiKey == 18)
     }
 
+    /// librdkafka 2.16 sends Metadata v12 for all topics as `00 00 00 00 01 00 00`: read as Kafka reads it,
+    /// a null topic array (the compact varint 0), two false booleans and no tagged fields, then 3 bytes more.
+    /// Apache Kafka answers it; so does the server, which decodes the body and leaves the rest.
+    @Test func bodyDecodingLeavesTrailingBytesAsKafkaDoes() throws {
+        var input = Self.frame(apiKey: 3, version: 12, body: hex("00 00 00 00 01 00 00"))
+        let header = try KafkaRequestFrame.decodeHeader(from: &input)
+        guard case .metadata(let request) = try KafkaRequestFrame.decodeBody(header: header, from: &input) else {
+            Issue.record("not a Metadata request")
+            return
+        }
+        #expect(request.topics == nil)
+        #expect(!request.allowAutoTopicCreation)
+        #expect(input.readableBytes == 3)
+    }
+
     /// Found by the fuzzer: repeated or descending tags decoded, but re-encoding sorted them into a different
     /// value. Tags must ascend strictly.
     @Test func taggedFieldsMustAscend() throws {

@@ -17,7 +17,7 @@ func keyedBatch(_ entries: [(key: String, value: String?)], timestamp: Int64, pr
     return try RecordBatch.read(from: &bytes)
 }
 
-func keyedValues(_ log: PartitionLog) throws -> [(offset: Int64, key: String, value: String?)] {
+func keyedValues(_ log: any PartitionLog) throws -> [(offset: Int64, key: String, value: String?)] {
     var result: [(Int64, String, String?)] = []
     var offset = log.offsets.logStartOffset
     while true {

@@ -249,7 +249,7 @@ func values(in records: ByteBuffer?) throws -> [(offset: Int64, value: String)] 
         let segmentsBefore = log.segmentCount
         clock.advance(120_000)
         _ = try await log.append(try batch(["fresh"], timestamp: clock.now), durability: .durable)
-        let deleted = try log.applyRetention(now: clock.now)
+        let deleted = log.applyRetention(now: clock.now)
         #expect(deleted == segmentsBefore - 1)
         #expect(log.offsets.logStartOffset > 0)
         #expect(throws: LogError.self) { _ = try log.read(from: 0, maxBytes: 100, minimumOneBatch: true) }
@@ -261,7 +261,7 @@ func values(in records: ByteBuffer?) throws -> [(offset: Int64, value: String)] 
         for index in 0..<20 {
             _ = try await other.append(try batch([String(repeating: "o", count: 200) + "\(index)"], timestamp: clock.now), durability: .durable)
         }
-        try other.applyRetention(now: clock.now)
+        other.applyRetention(now: clock.now)
         #expect(other.offsets.sizeBytes <= 1000 + 500)
         #expect(other.offsets.logStartOffset > 0)
     }

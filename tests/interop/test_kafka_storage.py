@@ -142,7 +142,7 @@ def test_torn_tail_is_cut_at_restart(server):
     server.start()
     assert segment.stat().st_size == good
     log = server.log()
-    assert "recovery truncated a segment" in log and "partition=torn-0" in log
+    assert "recovery cut a torn segment tail" in log and "partition=torn-0" in log
     messages = consume_assigned(server.bootstrap, "torn", [0], expected_total=50)
     assert [m.value() for m in messages] == [b"value-%d" % index for index in range(50)]
     # Appends continue where the valid log ended.

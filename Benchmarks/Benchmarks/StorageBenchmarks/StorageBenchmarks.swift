@@ -33,7 +33,7 @@ final class StorageFixture: @unchecked Sendable {
         try! manager.start()
     }
 
-    func log(_ name: String, flushPolicy: FlushPolicy) -> PartitionLog {
+    func log(_ name: String, flushPolicy: FlushPolicy) -> SegmentedLog {
         var config = LogConfig()
         config.flushPolicy = flushPolicy
         config.segmentBytes = 256 << 20

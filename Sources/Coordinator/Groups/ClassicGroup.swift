@@ -198,7 +198,8 @@ public struct ClassicGroup: Sendable {
     }
 
     static func generateMemberId(clientId: String, groupInstanceId: String?) -> String {
-        (groupInstanceId ?? clientId) + "-" + KafkaUUID.random().uuidText
+        // Kafka's form (`<client id or instance id>-<uuid>`), with the prefix bounded so the id stays storable.
+        String(decoding: Array((groupInstanceId ?? clientId).utf8.prefix(1024)), as: UTF8.self) + "-" + KafkaUUID.random().uuidText
     }
 
     // MARK: JoinGroup
@@ -229,6 +230,17 @@ public struct ClassicGroup: Sendable {
             self.requireKnownMemberId = requireKnownMemberId
             self.supportsSkipAssignment = supportsSkipAssignment
         }
+    }
+
+    /// Kafka's check of a request from a member that claims an id: a static member is judged by its
+    /// instance id first, so a member whose instance was taken over is told it is fenced
+    /// (FENCED_INSTANCE_ID), not that it is unknown; a dynamic member must be in the group.
+    public func validateCurrentMember(_ memberId: String, groupInstanceId: String?) -> KafkaErrorCode? {
+        if let groupInstanceId {
+            guard let current = staticMembers[groupInstanceId] else { return .unknownMemberId }
+            return current == memberId ? nil : .fencedInstanceId
+        }
+        return members[memberId] == nil ? .unknownMemberId : nil
     }
 
     public mutating func join(_ request: JoinRequest, token: RequestToken, settings: GroupSettings, now: Int64) -> [GroupAction] {
@@ -262,8 +274,8 @@ public struct ClassicGroup: Sendable {
         if pendingMembers.removeValue(forKey: request.memberId) != nil {
             return addMember(request, memberId: request.memberId, token: token, settings: settings, now: now)
         }
+        if let error = validateCurrentMember(request.memberId, groupInstanceId: request.groupInstanceId) { return fail(error) }
         guard var member = members[request.memberId] else { return fail(.unknownMemberId) }
-        if let instance = request.groupInstanceId, staticMembers[instance] != request.memberId { return fail(.fencedInstanceId) }
         let protocolsChanged = member.protocols != request.protocols
         member.protocols = request.protocols
         member.clientId = request.clientId
@@ -401,7 +413,7 @@ public struct ClassicGroup: Sendable {
         }
         initialDelayDeadline = nil
         rebalanceDeadline = nil
-        generationId += 1
+        generationId = generationId == Int32.max ? 1 : generationId + 1
         if members.isEmpty {
             protocolName = nil
             leaderId = nil
@@ -446,8 +458,8 @@ public struct ClassicGroup: Sendable {
     ) -> [GroupAction] {
         func fail(_ code: KafkaErrorCode) -> [GroupAction] { [.completeSync(token, .failure(code))] }
         if state == .dead { return fail(.coordinatorNotAvailable) }
+        if let error = validateCurrentMember(memberId, groupInstanceId: groupInstanceId) { return fail(error) }
         guard var member = members[memberId] else { return fail(.unknownMemberId) }
-        if let instance = groupInstanceId, staticMembers[instance] != memberId { return fail(.fencedInstanceId) }
         guard requestGeneration == generationId else { return fail(.illegalGeneration) }
         if let requestProtocolType, requestProtocolType != protocolType { return fail(.inconsistentGroupProtocol) }
         if let requestProtocolName, requestProtocolName != protocolName { return fail(.inconsistentGroupProtocol) }
@@ -491,8 +503,8 @@ public struct ClassicGroup: Sendable {
 
     public mutating func heartbeat(memberId: String, generationId requestGeneration: Int32, groupInstanceId: String?, now: Int64) -> KafkaErrorCode {
         if state == .dead { return .coordinatorNotAvailable }
+        if let error = validateCurrentMember(memberId, groupInstanceId: groupInstanceId) { return error }
         guard var member = members[memberId] else { return .unknownMemberId }
-        if let instance = groupInstanceId, staticMembers[instance] != memberId { return .fencedInstanceId }
         guard requestGeneration == generationId else { return .illegalGeneration }
         member.sessionDeadline = now + Int64(member.sessionTimeoutMilliseconds)
         members[memberId] = member
@@ -554,7 +566,7 @@ public struct ClassicGroup: Sendable {
         switch state {
         case .stable, .completingRebalance:
             if members.isEmpty {
-                generationId += 1
+                generationId = generationId == Int32.max ? 1 : generationId + 1
                 protocolName = nil
                 leaderId = nil
                 transition(to: .empty, now: now)

@@ -68,6 +68,8 @@ public enum OffsetsTopicRecord: Sendable, Equatable {
     case group(String, StoredGroup?)
 
     public static let topicName = "__consumer_offsets"
+    /// The longest string the records hold: their strings have int16 lengths.
+    public static let maximumStringBytes = Int(Int16.max)
 
     /// Kafka's placement of a group: `abs(groupId.hashCode) % partitions` with Java's String.hashCode.
     public static func partition(for groupId: String, partitionCount: Int32) -> Int32 {
@@ -181,9 +183,17 @@ public enum OffsetsTopicRecord: Sendable, Equatable {
     }
 }
 
+/// Writes an int16-length string. Callers keep stored strings within `maximumStringBytes` (requests with
+/// longer ones are refused); a longer one would be cut at a character boundary rather than trap.
 private func writeString(_ text: String, into buffer: inout ByteBuffer) {
-    buffer.writeInteger(Int16(text.utf8.count))
-    buffer.writeString(text)
+    var utf8 = Array(text.utf8)
+    if utf8.count > OffsetsTopicRecord.maximumStringBytes {
+        var end = OffsetsTopicRecord.maximumStringBytes
+        while end > 0 && utf8[end] & 0xC0 == 0x80 { end -= 1 }
+        utf8.removeSubrange(end...)
+    }
+    buffer.writeInteger(Int16(utf8.count))
+    buffer.writeBytes(utf8)
 }
 
 private func writeNullableString(_ text: String?, into buffer: inout ByteBuffer) {

@@ -22,7 +22,7 @@ public final class ProducerIdManager: @unchecked Sendable {
     public func load() throws {
         guard FileSystem.exists(path) else { return }
         let text = String(decoding: try FileSystem.readAll(path), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.hasPrefix("next="), let stored = Int64(text.dropFirst(5)), stored >= 0 else {
+        guard text.hasPrefix("next="), let stored = Int64(text.dropFirst(5)), stored >= 0, stored <= Int64.max - 2 * Self.blockSize else {
             throw StorageError(operation: "parse (expected next=<id>)", path: path, errorNumber: 22)
         }
         lock.withLock {

@@ -41,7 +41,7 @@ public final class ProducerStateManager: AppendValidator, @unchecked Sendable {
     }
 
     /// Loads the newest usable snapshot and replays the log after it, then attaches to `log`. Blocking I/O.
-    public func load(from log: PartitionLog) throws {
+    public func load(from log: SegmentedLog) throws {
         let end = log.offsets.logEndOffset
         var loaded = ProducerStateTable()
         var from: Int64 = log.offsets.logStartOffset
@@ -72,7 +72,7 @@ public final class ProducerStateManager: AppendValidator, @unchecked Sendable {
     /// Writes a snapshot when the log is flushed to its end and has changed since the last one. Returns
     /// whether one was written. Keeps the two newest snapshots.
     @discardableResult
-    public func snapshotIfIdle(_ log: PartitionLog) throws -> Bool {
+    public func snapshotIfIdle(_ log: SegmentedLog) throws -> Bool {
         let captured: (Int64, [UInt8])? = log.withAppendsHeld { end, flushed in
             lock.withLock {
                 guard flushed, end != lastSnapshotOffset else { return nil }

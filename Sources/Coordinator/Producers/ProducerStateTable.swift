@@ -84,7 +84,8 @@ public struct ProducerStateTable: Sendable, Equatable {
     /// Forgets producers whose last batch is older than `expirationMilliseconds` (producer.id.expiration.ms).
     public mutating func expire(now: Int64, expirationMilliseconds: Int64) -> Int {
         let before = producers.count
-        producers = producers.filter { now - $0.value.lastTimestamp <= expirationMilliseconds }
+        // Wrapping difference as Kafka's; a timestamp read back from a damaged snapshot cannot trap it.
+        producers = producers.filter { now &- $0.value.lastTimestamp <= expirationMilliseconds }
         return before - producers.count
     }
 

@@ -19,8 +19,11 @@ public struct TopicMetadata: Sendable, Equatable {
         self.configs = configs
     }
 
-    /// Kafka treats `__`-prefixed topics (offsets, transactions, and here MQTT state) as internal.
-    public var isInternal: Bool { name.hasPrefix("__") }
+    /// Kafka treats `__`-prefixed topics (offsets, transactions, and here MQTT state) as internal: only the
+    /// server writes them, creates them or changes their structure and configs.
+    public var isInternal: Bool { Self.isInternal(name: name) }
+
+    public static func isInternal(name: String) -> Bool { name.hasPrefix("__") }
 }
 
 public enum TopicError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -88,10 +91,22 @@ public final class TopicRegistry: @unchecked Sendable {
         var topics: [Topic]
     }
 
-    /// Reads the registry; a missing file is an empty registry, a damaged one is an error (starting with no
-    /// topics would orphan their data).
-    public func load() throws(TopicError) {
-        guard FileSystem.exists(path) else { return }
+    /// What loading found besides the topics: entries it could not use, or a file it could not read
+    /// (kept beside under another name). Start-up completes the registry from the partition directories.
+    public struct LoadProblems: Sendable {
+        public var damagedFileKeptAs: String? = nil
+        public var skippedEntries: [String] = []
+        public var droppedConfigs: [String] = []
+    }
+
+    /// Reads the registry. A missing file is an empty registry; a file that does not parse is renamed
+    /// (`topics.json.damaged-<time>`) and the registry starts empty; entries with an invalid name, id or
+    /// partition count are skipped and config values that fail validation are dropped. Nothing is lost:
+    /// start-up rebuilds what is missing from the partition directories.
+    @discardableResult
+    public func load() throws(TopicError) -> LoadProblems {
+        var problems = LoadProblems()
+        guard FileSystem.exists(path) else { return problems }
         let bytes: [UInt8]
         do {
             bytes = try FileSystem.readAll(path)
@@ -102,18 +117,65 @@ public final class TopicRegistry: @unchecked Sendable {
         do {
             stored = try JSONDecoder().decode(Stored.self, from: Data(bytes))
         } catch {
-            throw .storage("\(path) is damaged: \(error)")
+            let kept = path + ".damaged-\(Int64(Date().timeIntervalSince1970 * 1000))"
+            do {
+                try FileSystem.rename(path, to: kept)
+            } catch let renameError {
+                throw .storage("\(path) is damaged (\(error)) and cannot be moved aside: \(renameError)")
+            }
+            logger.error("the topic registry is damaged; kept it beside and rebuilding it from the partition directories", metadata: [
+                "file": "\(path)", "keptAs": "\(kept)", "error": "\(error)",
+            ])
+            problems.damagedFileKeptAs = kept
+            return problems
         }
         var byName: [String: TopicMetadata] = [:]
         var byId: [KafkaUUID: String] = [:]
         for topic in stored.topics {
-            guard let id = KafkaUUID(topic.id) else { throw .storage("\(path): topic \(topic.name) has an invalid id \(topic.id)") }
-            byName[topic.name] = TopicMetadata(name: topic.name, topicId: id, partitionCount: topic.partitions, configs: topic.configs)
+            guard let id = KafkaUUID(topic.id), byId[id] == nil, (try? Self.validateName(topic.name)) != nil,
+                  topic.partitions > 0, topic.partitions <= 100_000, byName[topic.name] == nil
+            else {
+                problems.skippedEntries.append(topic.name)
+                logger.error("skipped an invalid topic registry entry; its directories are adopted again if they exist", metadata: [
+                    "topic": "\(topic.name)", "id": "\(topic.id)", "partitions": "\(topic.partitions)",
+                ])
+                continue
+            }
+            var configs = topic.configs
+            for (name, value) in topic.configs where TopicConfigs.problem(with: [name: value]) != nil {
+                configs[name] = nil
+                problems.droppedConfigs.append("\(topic.name): \(name)=\(value)")
+                logger.error("dropped an invalid config from the topic registry", metadata: ["topic": "\(topic.name)", "config": "\(name)", "value": "\(value)"])
+            }
+            byName[topic.name] = TopicMetadata(name: topic.name, topicId: id, partitionCount: topic.partitions, configs: configs)
             byId[id] = topic.name
         }
         lock.withLock {
             topicsByName = byName
             namesById = byId
+        }
+        return problems
+    }
+
+    /// Records a topic found on disk that the registry did not know, under the id its directories carry.
+    /// No name or config checks beyond the name's validity: the data is already there.
+    public func adopt(name: String, topicId: KafkaUUID, partitions: Int32) throws(TopicError) -> TopicMetadata {
+        try Self.validateName(name)
+        return try lock.withTypedLock { () throws(TopicError) -> TopicMetadata in
+            if let existing = topicsByName[name] { return existing }
+            var id = topicId
+            if namesById[id] != nil { id = KafkaUUID.random() }
+            let topic = TopicMetadata(name: name, topicId: id, partitionCount: max(1, partitions), configs: [:])
+            topicsByName[name] = topic
+            namesById[id] = name
+            do throws(TopicError) {
+                try persistLocked()
+            } catch {
+                topicsByName[name] = nil
+                namesById[id] = nil
+                throw error
+            }
+            return topic
         }
     }
 

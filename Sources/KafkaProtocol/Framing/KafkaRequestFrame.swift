@@ -27,7 +27,9 @@ public struct KafkaRequestFrame: Sendable, Equatable {
         return try RequestHeader(from: &frame, version: headerVersion)
     }
 
-    /// Reads the body that follows `header`; it must use the whole rest of the frame.
+    /// Reads the body that follows `header`. Bytes after the body's last field are left in `frame`: Apache
+    /// Kafka ignores them, and real clients send some (librdkafka's Metadata v12 for all topics carries 3),
+    /// so a server answers such requests; `decode` refuses them for strict uses (tests, the fuzzer).
     public static func decodeBody(header: RequestHeader, from frame: inout ByteBuffer) throws(KafkaDecodingError) -> KafkaRequest {
         guard let apiKey = KafkaApiKey(rawValue: header.requestApiKey) else {
             throw KafkaDecodingError(field: "RequestHeader.RequestApiKey", problem: .unknownApiKey(header.requestApiKey), apiKey: header.requestApiKey, version: header.requestApiVersion)
@@ -35,17 +37,16 @@ public struct KafkaRequestFrame: Sendable, Equatable {
         guard apiKey.validVersions.contains(header.requestApiVersion) else {
             throw KafkaDecodingError(field: "\(apiKey.name)Request", problem: .unsupportedVersion(header.requestApiVersion), apiKey: apiKey.rawValue, version: header.requestApiVersion)
         }
-        let body = try KafkaRequest.decode(apiKey: apiKey, version: header.requestApiVersion, from: &frame)
-        if frame.readableBytes != 0 {
-            throw KafkaDecodingError(field: "\(apiKey.name)Request", problem: .trailingBytes(frame.readableBytes), apiKey: apiKey.rawValue, version: header.requestApiVersion)
-        }
-        return body
+        return try KafkaRequest.decode(apiKey: apiKey, version: header.requestApiVersion, from: &frame)
     }
 
     /// Reads a whole frame (without the size prefix).
     public static func decode(from frame: inout ByteBuffer) throws(KafkaDecodingError) -> KafkaRequestFrame {
         let header = try decodeHeader(from: &frame)
         let body = try decodeBody(header: header, from: &frame)
+        if frame.readableBytes != 0 {
+            throw KafkaDecodingError(field: "\(KafkaApiKey(rawValue: header.requestApiKey)?.name ?? "Unknown")Request", problem: .trailingBytes(frame.readableBytes), apiKey: header.requestApiKey, version: header.requestApiVersion)
+        }
         return KafkaRequestFrame(header: header, body: body)
     }
 
@@ -55,7 +56,7 @@ public struct KafkaRequestFrame: Sendable, Equatable {
         buffer.writeInteger(Int32(0))
         try header.encode(into: &buffer, version: apiKey.requestHeaderVersion(for: version))
         try body.encode(into: &buffer, version: version)
-        buffer.setInteger(Int32(buffer.writerIndex - sizeIndex - 4), at: sizeIndex)
+        try Self.setFrameSize(in: &buffer, sizeIndex: sizeIndex)
     }
 }
 
@@ -73,6 +74,17 @@ public enum KafkaResponseFrame {
         let header = ResponseHeader(correlationId: correlationId)
         try header.encode(into: &buffer, version: type(of: body).apiKey.responseHeaderVersion(for: version))
         try body.encode(into: &buffer, version: version)
-        buffer.setInteger(Int32(buffer.writerIndex - sizeIndex - 4), at: sizeIndex)
+        try KafkaRequestFrame.setFrameSize(in: &buffer, sizeIndex: sizeIndex)
+    }
+}
+
+extension KafkaRequestFrame {
+    /// Writes the int32 size of the frame that starts at `sizeIndex`; a frame over 2 GiB cannot be sent.
+    static func setFrameSize(in buffer: inout ByteBuffer, sizeIndex: Int) throws(KafkaEncodingError) {
+        let size = buffer.writerIndex - sizeIndex - 4
+        guard let encoded = Int32(exactly: size) else {
+            throw KafkaEncodingError(field: "frame size", problem: .tooLong(length: size, limit: Int(Int32.max)))
+        }
+        buffer.setInteger(encoded, at: sizeIndex)
     }
 }

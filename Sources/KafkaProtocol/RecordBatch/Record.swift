@@ -148,6 +148,20 @@ public struct RecordBatchBuilder: Sendable {
 }
 
 extension RecordBatch {
+    /// A batch with no records covering `baseOffset ... baseOffset + lastOffsetDelta`, as compaction leaves
+    /// behind: readers move past its offsets.
+    public static func empty(baseOffset: Int64, lastOffsetDelta: Int32, timestamp: Int64) -> RecordBatch {
+        var header = RecordBatchHeader(baseOffset: baseOffset, partitionLeaderEpoch: 0, lastOffsetDelta: lastOffsetDelta, baseTimestamp: timestamp, maxTimestamp: timestamp)
+        header.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead)
+        var bytes = ByteBuffer()
+        header.write(into: &bytes)
+        var batch = RecordBatch(header: header, bytes: bytes)
+        let crc = batch.computedChecksum
+        batch.bytes.setInteger(crc, at: batch.bytes.readerIndex + RecordBatchHeader.crcOffset)
+        batch.header.crc = crc
+        return batch
+    }
+
     /// Encodes `records`, compresses them with `compression`, and writes `header` (with its length,
     /// record count and CRC filled in) in front of them.
     static func assemble(header: RecordBatchHeader, records: [Record], compression: CompressionCodec) throws(CompressionError) -> ByteBuffer {

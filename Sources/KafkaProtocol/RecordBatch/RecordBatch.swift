@@ -157,7 +157,8 @@ public struct RecordBatchHeader: Sendable, Equatable {
 
     /// Whole batch size on the wire and on disk.
     public var totalSize: Int { Int(batchLength) + Self.logOverhead }
-    public var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }
+    /// Wraps instead of trapping for headers read from damaged files; `headerProblem` (LogStore) refuses those.
+    public var lastOffset: Int64 { baseOffset &+ Int64(lastOffsetDelta) }
     public var compressionCodecValue: Int8 { Int8(attributes & 0x07) }
     public var compression: CompressionCodec? { CompressionCodec(rawValue: compressionCodecValue) }
     public var timestampType: TimestampType { attributes & 0x08 != 0 ? .logAppendTime : .createTime }

@@ -84,6 +84,8 @@ enum ApiDispatcher {
         (.describeProducers, 0...0),
         (.offsetDelete, 0...0),
         (.describeTopicPartitions, 0...0),
+        (.saslHandshake, 0...1),
+        (.saslAuthenticate, 0...2),
     ]
 
     static let supportedByKey: [KafkaApiKey: ClosedRange<Int16>] = Dictionary(uniqueKeysWithValues: supportedVersions)
@@ -120,6 +122,10 @@ enum ApiDispatcher {
         } catch {
             return .close("malformed request: \(error)")
         }
+        if frame.readableBytes > 0 {
+            // Apache Kafka ignores what follows the last field; librdkafka's Metadata v12 sends 3 such bytes.
+            logger.debug("ignored bytes after the request's last field", metadata: ["bytes": "\(frame.readableBytes)"])
+        }
         switch body {
         case .apiVersions(let request): return .started(ApiVersionsHandler.handle(request, context: context))
         case .metadata(let request): return .started(MetadataHandler.handle(request, context: context))
@@ -150,6 +156,8 @@ enum ApiDispatcher {
         case .listGroups(let request): return .started(ListGroupsHandler.handle(request, context: context))
         case .deleteGroups(let request): return .started(DeleteGroupsHandler.handle(request, context: context))
         case .offsetDelete(let request): return .started(OffsetDeleteHandler.handle(request, context: context))
+        case .saslHandshake(let request): return .started(SaslHandshakeHandler.handle(request, context: context))
+        case .saslAuthenticate(let request): return .started(SaslAuthenticateHandler.handle(request, context: context))
         default:
             // Unreachable while `supportedVersions` and this switch agree; kept total for the compiler.
             return .close("no handler for \(apiKey.name)")

@@ -35,7 +35,7 @@ public final class GroupCoordinator: @unchecked Sendable {
     private var pendingSyncs: [RequestToken: EventLoopPromise<SyncResult>] = [:]
     private var timer: RepeatedTask?
     private var lastRetentionCheck: Int64 = 0
-    private var offsetLogs: [PartitionLog]? = nil
+    private var offsetLogs: [any PartitionLog]? = nil
 
     public init(broker: Broker, eventLoop: any EventLoop, settings: Settings, logger: Logger) {
         self.broker = broker
@@ -53,10 +53,10 @@ public final class GroupCoordinator: @unchecked Sendable {
         let broker = self.broker
         let topic = OffsetsTopicRecord.topicName
         var records: [OffsetsTopicRecord] = []
-        if let metadata = broker.topics.topic(named: topic) {
+        if let metadata = try broker.ensureConfigs(ofInternalTopic: topic, ["cleanup.policy": "compact"]) {
             for partition in 0..<metadata.partitionCount {
                 guard let log = broker.log(topic: topic, partition: partition) else { continue }
-                records += try await Self.readRecords(log)
+                records += try await readRecords(log)
             }
         }
         let loaded = records
@@ -79,11 +79,18 @@ public final class GroupCoordinator: @unchecked Sendable {
         }.get()
     }
 
-    static func readRecords(_ log: PartitionLog) async throws -> [OffsetsTopicRecord] {
+    /// The offsets and group records of one partition. A record this version cannot read is skipped and
+    /// logged: the group or offset it held is lost, the rest loads.
+    func readRecords(_ log: any PartitionLog) async throws -> [OffsetsTopicRecord] {
         var records: [OffsetsTopicRecord] = []
-        try await log.scanRecords { record, _, _ in
-            guard let key = record.key, let decoded = try OffsetsTopicRecord.decode(key: key, value: record.value) else { return }
-            records.append(decoded)
+        let logger = self.logger
+        try await log.scanRecords { record, offset, _ in
+            guard let key = record.key else { return }
+            do {
+                if let decoded = try OffsetsTopicRecord.decode(key: key, value: record.value) { records.append(decoded) }
+            } catch {
+                logger.error("skipped an unreadable __consumer_offsets record", metadata: ["partition": "\(log.topicPartition)", "offset": "\(offset)", "error": "\(error)"])
+            }
         }
         return records
     }
@@ -160,23 +167,27 @@ public final class GroupCoordinator: @unchecked Sendable {
         }
     }
 
+    static let offsetsTopicConfigs = ["cleanup.policy": "compact", "segment.bytes": "104857600"]
+
     /// The log of the `__consumer_offsets` partition that holds `groupId`, creating the topic on first use.
-    private func offsetsLog(for groupId: String) -> EventLoopFuture<PartitionLog> {
+    private func offsetsLog(for groupId: String) -> EventLoopFuture<any PartitionLog> {
         let partition = OffsetsTopicRecord.partition(for: groupId, partitionCount: settings.offsetsTopicPartitions)
         if let logs = offsetLogs, Int(partition) < logs.count {
             return eventLoop.makeSucceededFuture(logs[Int(partition)])
         }
         let broker = self.broker
         let count = settings.offsetsTopicPartitions
-        return broker.blocking(on: eventLoop) { () -> [PartitionLog] in
+        return broker.blocking(on: eventLoop) { () -> [any PartitionLog] in
             let name = OffsetsTopicRecord.topicName
             if broker.topics.topic(named: name) == nil {
                 do throws(TopicError) {
-                    try broker.createTopic(name: name, partitions: count, configs: ["cleanup.policy": "compact", "segment.bytes": "104857600"])
+                    try broker.createTopic(name: name, partitions: count, configs: Self.offsetsTopicConfigs)
                 } catch {
                     // Created concurrently is fine; anything else fails the request.
                     if case .alreadyExists = error {} else { throw error }
                 }
+            } else {
+                try broker.ensureConfigs(ofInternalTopic: name, ["cleanup.policy": "compact"])
             }
             guard let topic = broker.topics.topic(named: name) else { throw PartitionNotFound() }
             return try (0..<topic.partitionCount).map { index in
@@ -233,7 +244,9 @@ public final class GroupCoordinator: @unchecked Sendable {
             guard group == nil || group!.state == .empty else { continue }
             let emptySince = group?.stateTimestamp ?? 0
             let expired = offsets.committed(group: groupId).filter { _, committed in
-                max(committed.commitTimestamp, emptySince) + settings.offsetsRetentionMilliseconds < now
+                // Saturating: a commit timestamp read back from the log may be anything.
+                let (deadline, overflow) = max(committed.commitTimestamp, emptySince).addingReportingOverflow(settings.offsetsRetentionMilliseconds)
+                return !overflow && deadline < now
             }.map(\.key)
             guard !expired.isEmpty else { continue }
             write(expired.map { .offset(group: groupId, partition: $0, nil) }, for: groupId).whenComplete { result in
@@ -249,7 +262,14 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     public func join(groupId: String, _ request: ClassicGroup.JoinRequest) -> EventLoopFuture<JoinResult> {
         eventLoop.flatSubmit {
-            guard !groupId.isEmpty else { return self.eventLoop.makeSucceededFuture(.failure(.invalidGroupId, memberId: request.memberId)) }
+            guard !groupId.isEmpty, groupId.utf8.count <= OffsetsTopicRecord.maximumStringBytes else {
+                return self.eventLoop.makeSucceededFuture(.failure(.invalidGroupId, memberId: request.memberId))
+            }
+            // Everything stored in `__consumer_offsets` is an int16-length string in Kafka's record format.
+            let strings = [request.groupInstanceId ?? "", request.protocolType, request.memberId] + request.protocols.map(\.name)
+            guard strings.allSatisfy({ $0.utf8.count <= OffsetsTopicRecord.maximumStringBytes }) else {
+                return self.eventLoop.makeSucceededFuture(.failure(.invalidRequest, memberId: request.memberId))
+            }
             let now = Self.now()
             if self.groups[groupId] == nil || self.groups[groupId]!.state == .dead {
                 self.groups[groupId] = ClassicGroup(groupId: groupId, now: now)
@@ -326,8 +346,7 @@ public final class GroupCoordinator: @unchecked Sendable {
             case .empty:
                 return all(request.memberId.isEmpty && request.generationId < 0 ? .noError : .unknownMemberId)
             case .preparingRebalance, .completingRebalance, .stable:
-                guard group.member(request.memberId) != nil else { return all(.unknownMemberId) }
-                if let instance = request.groupInstanceId, group.staticMembers[instance] != request.memberId { return all(.fencedInstanceId) }
+                if let error = group.validateCurrentMember(request.memberId, groupInstanceId: request.groupInstanceId) { return all(error) }
                 guard request.generationId == group.generationId else { return all(.illegalGeneration) }
                 if group.state == .completingRebalance { return all(.rebalanceInProgress) }
             }

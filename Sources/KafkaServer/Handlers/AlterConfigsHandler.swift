@@ -2,6 +2,7 @@
 //
 // Behavior: replaces a topic's whole set of configs with the ones given (configs left out return to their
 // defaults), after validating them all (INVALID_CONFIG names the bad one). ValidateOnly checks only.
+// Internal topics' configs belong to the server: INVALID_REQUEST.
 // Broker settings are static: altering them gets INVALID_REQUEST. Other resource types: INVALID_REQUEST.
 // Version notes: v2 flexible.
 
@@ -18,6 +19,11 @@ enum AlterConfigsHandler {
                 var result = AlterConfigsResponse.AlterConfigsResourceResponse(errorCode: 0, errorMessage: nil, resourceType: resource.resourceType, resourceName: resource.resourceName)
                 switch resource.resourceType {
                 case DescribeConfigsHandler.topicResource:
+                    if broker.topics.topic(named: resource.resourceName)?.isInternal == true {
+                        result.errorCode = KafkaErrorCode.invalidRequest.rawValue
+                        result.errorMessage = "The configs of internal topic \(resource.resourceName) belong to the server."
+                        break
+                    }
                     var configs: [String: String] = [:]
                     var nullName: String? = nil
                     for config in resource.configs {

@@ -2,7 +2,8 @@
 //
 // Behavior: raises a topic's partition count (never lowers it: INVALID_PARTITIONS). Manual assignments,
 // when given, must place each new partition on this broker alone (INVALID_REPLICA_ASSIGNMENT).
-// ValidateOnly checks without changing anything. A topic named twice gets INVALID_REQUEST.
+// ValidateOnly checks without changing anything. A topic named twice gets INVALID_REQUEST; so do the
+// internal topics, whose partition counts the server chose (their keys are placed by them).
 // Version notes: v2+ flexible.
 
 import Coordinator
@@ -21,12 +22,18 @@ enum CreatePartitionsHandler {
                 if counts[topic.name, default: 0] > 1 {
                     result.errorCode = KafkaErrorCode.invalidRequest.rawValue
                     result.errorMessage = "Duplicate topic in request."
+                } else if broker.topics.topic(named: topic.name)?.isInternal == true {
+                    result.errorCode = KafkaErrorCode.invalidRequest.rawValue
+                    result.errorMessage = "Cannot add partitions to internal topic \(topic.name)."
+                } else if let existing = broker.topics.topic(named: topic.name), topic.count <= existing.partitionCount {
+                    result.errorCode = KafkaErrorCode.invalidPartitions.rawValue
+                    result.errorMessage = "Topic currently has \(existing.partitionCount) partitions, which is higher than the requested \(topic.count)."
                 } else if let assignments = topic.assignments, !assignments.allSatisfy({ $0.brokerIds == [broker.configuration.nodeId] }) {
                     result.errorCode = KafkaErrorCode.invalidReplicaAssignment.rawValue
                     result.errorMessage = "Every new partition must be placed on broker \(broker.configuration.nodeId) alone."
-                } else if let existing = broker.topics.topic(named: topic.name), let assignments = topic.assignments, assignments.count != Int(topic.count - existing.partitionCount) {
+                } else if let existing = broker.topics.topic(named: topic.name), let assignments = topic.assignments, assignments.count != Int(topic.count) - Int(existing.partitionCount) {
                     result.errorCode = KafkaErrorCode.invalidReplicaAssignment.rawValue
-                    result.errorMessage = "Increasing the number of partitions by \(topic.count - existing.partitionCount) but \(assignments.count) assignments provided."
+                    result.errorMessage = "Increasing the number of partitions by \(Int(topic.count) - Int(existing.partitionCount)) but \(assignments.count) assignments provided."
                 } else {
                     do throws(TopicError) {
                         _ = try broker.addPartitions(name: topic.name, count: topic.count, validateOnly: request.validateOnly)

@@ -6,6 +6,7 @@
 // (INVALID_REPLICA_ASSIGNMENT). Existing topics get TOPIC_ALREADY_EXISTS, illegal names
 // INVALID_TOPIC_EXCEPTION, a name twice in one request INVALID_REQUEST. ValidateOnly checks without
 // creating. Topic ids are random UUIDs that stay with the topic across restarts.
+// Names starting with `__` are the server's (internal topics): INVALID_REQUEST.
 // Version notes: v1+ validateOnly and error messages; v5+ the response describes the created topic
 // (partitions, replication factor, configs); v7+ returns the topic id.
 
@@ -47,6 +48,11 @@ enum CreateTopicsHandler {
                         continue
                     }
                     partitions = Int32(indexes.count)
+                }
+                if TopicMetadata.isInternal(name: creatable.name) {
+                    fail(.invalidRequest, "Creation of internal topic \(creatable.name) is prohibited: names starting with '__' belong to the server.")
+                    response.topics.append(result)
+                    continue
                 }
                 if creatable.replicationFactor != -1 && creatable.replicationFactor != 1 {
                     fail(.invalidReplicationFactor, "Replication factor: \(creatable.replicationFactor) larger than available brokers: 1.")

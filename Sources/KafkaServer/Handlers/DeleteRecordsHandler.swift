@@ -3,6 +3,8 @@
 // Behavior: moves each partition's log start offset up to the given offset (-1: the high watermark);
 // whole segments below it are deleted and the new start survives restarts (log-start-offset-checkpoint).
 // An offset above the high watermark gets OFFSET_OUT_OF_RANGE; the answer carries the new low watermark.
+// Internal topics refuse it with INVALID_TOPIC_EXCEPTION, as Kafka's ("Cannot delete records of internal
+// topic"). It works on a full disk and on a partition taken offline: it only frees space.
 // Version notes: v2+ flexible.
 
 import Coordinator
@@ -20,16 +22,16 @@ enum DeleteRecordsHandler {
                 var topicResult = DeleteRecordsResponse.DeleteRecordsTopicResult(name: topic.name, partitions: [])
                 for partition in topic.partitions {
                     var result = DeleteRecordsResponse.DeleteRecordsPartitionResult(partitionIndex: partition.partitionIndex, lowWatermark: -1, errorCode: 0)
-                    if let log = broker.log(topic: topic.name, partition: partition.partitionIndex) {
+                    if broker.topics.topic(named: topic.name)?.isInternal == true {
+                        context.logger.info("refused DeleteRecords on an internal topic", metadata: ["topic": "\(topic.name)"])
+                        result.errorCode = KafkaErrorCode.invalidTopicException.rawValue
+                    } else if let log = broker.log(topic: topic.name, partition: partition.partitionIndex) {
                         let target = partition.offset == -1 ? log.offsets.highWatermark : partition.offset
                         do throws(LogError) {
                             result.lowWatermark = try log.deleteRecords(before: target)
                             moved = true
                         } catch {
-                            switch error {
-                            case .offsetOutOfRange: result.errorCode = KafkaErrorCode.offsetOutOfRange.rawValue
-                            default: result.errorCode = KafkaErrorCode.kafkaStorageError.rawValue
-                            }
+                            result.errorCode = error.kafkaErrorCode.rawValue
                         }
                     } else {
                         result.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue

@@ -24,7 +24,7 @@ enum FetchHandler {
         var topicIndex: Int
         var partitionIndex: Int
         var partition: Int32
-        var log: PartitionLog?
+        var log: (any PartitionLog)?
         var errorCode: KafkaErrorCode
         var fetchOffset: Int64
         var maxBytes: Int
@@ -70,7 +70,8 @@ enum FetchHandler {
         }
         let template = response
         let targets = collected
-        let totalMaxBytes = Int(max(0, request.maxBytes))
+        // A response frame has an int32 size: keep the records well inside it.
+        let totalMaxBytes = min(Int(max(0, request.maxBytes)), Int(Int32.max) - (64 << 20))
         let minBytes = Int(request.minBytes)
         let eventLoop = context.eventLoop
         let first = broker.blocking(on: eventLoop) { read(targets, into: template, totalMaxBytes: totalMaxBytes) }
@@ -144,13 +145,13 @@ final class FetchWaiter: @unchecked Sendable {
     let promise: EventLoopPromise<Void>
     private let lock = NIOLock()
     private var fired = false
-    private var registrations: [(PartitionLog, UInt64)] = []
+    private var registrations: [(any PartitionLog, UInt64)] = []
 
     init(promise: EventLoopPromise<Void>) {
         self.promise = promise
     }
 
-    func add(log: PartitionLog, identifier: UInt64) {
+    func add(log: any PartitionLog, identifier: UInt64) {
         let alreadyFired = lock.withLock { () -> Bool in
             if !fired { registrations.append((log, identifier)) }
             return fired
@@ -167,7 +168,7 @@ final class FetchWaiter: @unchecked Sendable {
     }
 
     func removeListeners() {
-        let taken = lock.withLock { () -> [(PartitionLog, UInt64)] in
+        let taken = lock.withLock { () -> [(any PartitionLog, UInt64)] in
             defer { registrations.removeAll() }
             return registrations
         }

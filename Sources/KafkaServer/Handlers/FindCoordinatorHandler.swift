@@ -1,8 +1,12 @@
 // FindCoordinator (key 10), versions 0-6.
 //
-// Behavior: this broker coordinates every group (key type 0). Transaction coordinators (key type 1) are
-// COORDINATOR_NOT_AVAILABLE with a message (no transactions here); share groups (2) and unknown key types
-// INVALID_REQUEST. An empty group id is INVALID_REQUEST.
+// Behavior: this broker coordinates every group (key type 0). Transaction coordinators (key type 1) do
+// not exist yet: the answer must make every client fail at once with the text instead of retrying
+// COORDINATOR_NOT_AVAILABLE until it times out. librdkafka gives up on a transaction coordinator lookup
+// only for TRANSACTIONAL_ID_AUTHORIZATION_FAILED and CLUSTER_AUTHORIZATION_FAILED, and the Java client
+// shows the broker's message only for codes it does not handle itself, so the answer is
+// CLUSTER_AUTHORIZATION_FAILED with "Transactions are not supported by this broker" (both clients print it).
+// Share groups (2) and unknown key types are INVALID_REQUEST. An empty group id is INVALID_REQUEST.
 // Version notes: v1+ key type and error message; v3+ flexible; v4+ batch several keys in CoordinatorKeys
 // and answer per key.
 
@@ -14,7 +18,7 @@ enum FindCoordinatorHandler {
         switch keyType {
         case 0 where key.isEmpty: return (.invalidRequest, "The group id must not be empty.")
         case 0: return (.noError, nil)
-        case 1: return (.coordinatorNotAvailable, "Transactions are not supported by this broker.")
+        case 1: return (.clusterAuthorizationFailed, "Transactions are not supported by this broker.")
         default: return (.invalidRequest, "Key type \(keyType) is not supported.")
         }
     }

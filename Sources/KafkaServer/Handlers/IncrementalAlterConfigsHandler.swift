@@ -3,7 +3,8 @@
 // Behavior: applies SET (0), DELETE (1), APPEND (2) and SUBTRACT (3) to a topic's configs; APPEND and
 // SUBTRACT only apply to list configs (cleanup.policy), otherwise INVALID_CONFIG. The result is validated
 // as a whole before it is stored; ValidateOnly checks only. A config named twice for one resource gets
-// INVALID_REQUEST. Broker settings are static: INVALID_REQUEST.
+// INVALID_REQUEST. Internal topics' configs belong to the server: INVALID_REQUEST. Broker settings are
+// static: INVALID_REQUEST.
 // Version notes: v1 flexible.
 
 import Coordinator
@@ -25,6 +26,10 @@ enum IncrementalAlterConfigsHandler {
                 case DescribeConfigsHandler.topicResource:
                     guard let topic = broker.topics.topic(named: resource.resourceName) else {
                         fail(.unknownTopicOrPartition, "Topic \(resource.resourceName) does not exist.")
+                        break
+                    }
+                    if topic.isInternal {
+                        fail(.invalidRequest, "The configs of internal topic \(topic.name) belong to the server.")
                         break
                     }
                     let names = resource.configs.map(\.name)

@@ -2,13 +2,18 @@
 //
 // Behavior: each partition's records must be exactly one record batch with magic 2 and a valid CRC
 // (INVALID_RECORD / CORRUPT_MESSAGE / UNSUPPORTED_COMPRESSION_TYPE as Kafka answers; nothing is written).
-// Batches are stored as received (no recompression); the broker only assigns offsets. acks=-1 waits for
-// the group-commit flush, acks=1 for the write, acks=0 gets no response. Unknown topics are auto-created
-// when auto.create.topics.enable is on. Compacted topics refuse records without a key (INVALID_RECORD
-// with RecordErrors). Appends are queued in request order before the next request on the connection
-// starts, so pipelined produces keep their order.
-// Idempotent batches (producer id set) are checked against the partition's producer state under the
-// append lock: a duplicate gets the original offsets, a gap OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch
+// Every record is then checked as Kafka's LogValidator does (offset deltas, lengths, count, the
+// decompressed size bound, keys for compacted topics, timestamps within message.timestamp.before/after.max.ms)
+// and the batch-level max timestamp is recomputed from the records (clients such as sarama send -1);
+// a topic whose compression.type names a codec gets the batch recompressed. Uncompressed small batches are
+// checked on the event loop; compressed or large ones on the I/O pool, so no event loop inflates a batch.
+// Internal topics (`__consumer_offsets`, the MQTT state) refuse client writes with INVALID_TOPIC_EXCEPTION.
+// acks=-1 waits for the group-commit flush, acks=1 for the write, acks=0 gets no response. Unknown
+// topics are auto-created when auto.create.topics.enable is on. Appends are queued in request order before
+// the next request on the connection starts, so pipelined produces keep their order; when a partition's
+// append queue is past its bound, the next request waits for room (the connection stops being read).
+// Idempotent batches (producer id set) are checked against the partition's producer state by its writer:
+// a duplicate gets the original offsets, a gap OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch
 // INVALID_PRODUCER_EPOCH. Transactional batches get INVALID_RECORD: transactions are not supported.
 // Version notes: v3+ carry batches with magic 2 only; v7+ may use zstd; v8+ responses carry RecordErrors
 // and ErrorMessage; v9+ flexible; v10+ may report the current leader (not needed with one broker).
@@ -61,12 +66,24 @@ enum ProduceHandler {
 
     struct NoResponseForAcksZero: Error {}
 
+    /// One partition's batch on its way to the log.
+    struct PendingPartition {
+        var topicIndex: Int
+        var partition: Int32
+        var log: any PartitionLog
+        var batch: RecordBatch
+        var rules: ProduceValidationRules
+    }
+
     static func appendAll(_ request: ProduceRequest, context: RequestContext) -> StartedRequest {
         let broker = context.broker
         let eventLoop = context.eventLoop
         var outcomes: [EventLoopFuture<PartitionOutcome>] = []
+        var queued: [EventLoopFuture<AppendAdmission>] = []
         let durability: AppendDurability = request.acks == -1 ? .durable : .written
         let acksValid = request.acks == -1 || request.acks == 0 || request.acks == 1
+        var offloaded: [(PendingPartition, EventLoopPromise<PartitionOutcome>)] = []
+        let now = LogManager.wallClockMilliseconds()
         for (topicIndex, topicData) in request.topicData.enumerated() {
             let topic = broker.topics.topic(named: topicData.name)
             for partitionData in topicData.partitionData {
@@ -84,6 +101,10 @@ enum ProduceHandler {
                 guard let topic else {
                     let code: KafkaErrorCode = (try? TopicRegistry.validateName(topicData.name)) == nil ? .invalidTopicException : .unknownTopicOrPartition
                     outcomes.append(failed(code))
+                    continue
+                }
+                if topic.isInternal {
+                    outcomes.append(failed(.invalidTopicException, "Cannot append to internal topic \(topic.name)"))
                     continue
                 }
                 guard let log = broker.log(topic: topic.name, partition: partitionData.index) else {
@@ -106,29 +127,35 @@ enum ProduceHandler {
                     outcomes.append(failed(.invalidRecord, "transactional produce is not supported"))
                     continue
                 }
-                let config = log.currentConfig
-                if config.cleanupPolicy.compacts {
-                    if let recordErrors = missingKeys(in: batch, partition: log.topicPartition) {
-                        outcomes.append(failed(.invalidRecord, "Compacted topic cannot accept message without key in topic partition \(log.topicPartition).", recordErrors: recordErrors))
-                        continue
-                    }
-                }
+                let pending = PendingPartition(topicIndex: topicIndex, partition: partitionData.index, log: log, batch: batch,
+                                               rules: broker.validationRules(for: topic, log: log))
                 let promise = eventLoop.makePromise(of: PartitionOutcome.self)
-                let index = partitionData.index
-                log.append(batch, durability: durability) { result in
-                    switch result {
-                    case .success(let appended):
-                        promise.succeed(PartitionOutcome(topicIndex: topicIndex, partition: ProduceResponse.PartitionProduceResponse(
-                            index: index, errorCode: 0, baseOffset: appended.baseOffset, logAppendTimeMs: appended.logAppendTime,
-                            logStartOffset: appended.logStartOffset)))
-                    case .failure(let error):
-                        promise.succeed(PartitionOutcome(topicIndex: topicIndex, partition: errorPartition(index, error.kafkaErrorCode, message: error.description)))
-                    }
-                }
                 outcomes.append(promise.futureResult)
+                if batch.validationIsExpensive(rules: pending.rules) {
+                    offloaded.append((pending, promise))
+                } else {
+                    queued.append(eventLoop.makeSucceededFuture(validateAndAppend(pending, now: now, durability: durability, promise: promise, context: context)))
+                }
             }
         }
-        let ready = eventLoop.makeSucceededVoidFuture()
+        if !offloaded.isEmpty {
+            // Decompression and recompression run on the I/O pool; the appends are queued from there, in
+            // request order, before the next request on the connection may start.
+            let items = offloaded
+            queued.append(broker.blocking(on: eventLoop) { () -> AppendAdmission in
+                var admission = AppendAdmission.queued
+                for (pending, promise) in items where validateAndAppend(pending, now: now, durability: durability, promise: promise, context: context) == .queuedPastBound {
+                    admission = .queuedPastBound
+                }
+                return admission
+            })
+        }
+        let ready = EventLoopFuture.whenAllSucceed(queued, on: eventLoop).flatMap { admissions -> EventLoopFuture<Void> in
+            // A log past its append bound holds the connection's next request until it has room.
+            let crowded = admissions.contains(.queuedPastBound)
+            guard crowded else { return eventLoop.makeSucceededVoidFuture() }
+            return waitForRoom(in: Self.logs(of: request, broker: broker), eventLoop: eventLoop)
+        }
         guard request.acks != 0 else {
             // No response; still log failures so that a client that cannot see them leaves a trace.
             EventLoopFuture.whenAllComplete(outcomes, on: eventLoop).whenSuccess { results in
@@ -148,20 +175,52 @@ enum ProduceHandler {
         return StartedRequest(ready: ready, response: context.encode(response))
     }
 
+    /// Validates one partition's batch (Kafka's record checks) and queues it; completes `promise` with the
+    /// partition's answer. Runs on the event loop or the I/O pool.
+    static func validateAndAppend(_ pending: PendingPartition, now: Int64, durability: AppendDurability, promise: EventLoopPromise<PartitionOutcome>, context: RequestContext) -> AppendAdmission {
+        let topicIndex = pending.topicIndex
+        let index = pending.partition
+        let batch: RecordBatch
+        do throws(ProduceValidationError) {
+            batch = try pending.batch.validatedForAppend(rules: pending.rules, nowMilliseconds: now)
+        } catch {
+            context.logger.info("refused a produce batch", metadata: ["partition": "\(pending.log.topicPartition)", "error": "\(error)"])
+            var recordErrors: [ProduceResponse.BatchIndexAndErrorMessage] = []
+            if case .records(_, _, let problems) = error {
+                recordErrors = problems.map { .init(batchIndex: Int32(clamping: $0.index), batchIndexErrorMessage: $0.message) }
+            }
+            promise.succeed(PartitionOutcome(topicIndex: topicIndex, partition: errorPartition(index, error.errorCode, message: error.description, recordErrors: recordErrors)))
+            return .queued
+        }
+        return pending.log.append(batch, durability: durability) { result in
+            switch result {
+            case .success(let appended):
+                promise.succeed(PartitionOutcome(topicIndex: topicIndex, partition: ProduceResponse.PartitionProduceResponse(
+                    index: index, errorCode: 0, baseOffset: appended.baseOffset, logAppendTimeMs: appended.logAppendTime,
+                    logStartOffset: appended.logStartOffset)))
+            case .failure(let error):
+                promise.succeed(PartitionOutcome(topicIndex: topicIndex, partition: errorPartition(index, error.kafkaErrorCode, message: error.description)))
+            }
+        }
+    }
+
+    static func logs(of request: ProduceRequest, broker: Broker) -> [any PartitionLog] {
+        request.topicData.flatMap { topic in topic.partitionData.compactMap { broker.log(topic: topic.name, partition: $0.index) } }
+    }
+
+    /// Completes once every log has room in its append queue.
+    static func waitForRoom(in logs: [any PartitionLog], eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let waits = logs.map { log -> EventLoopFuture<Void> in
+            let promise = eventLoop.makePromise(of: Void.self)
+            log.whenAppendQueueHasRoom { promise.succeed(()) }
+            return promise.futureResult
+        }
+        return EventLoopFuture.andAllSucceed(waits, on: eventLoop)
+    }
+
     static func errorPartition(_ index: Int32, _ code: KafkaErrorCode, message: String? = nil, recordErrors: [ProduceResponse.BatchIndexAndErrorMessage] = []) -> ProduceResponse.PartitionProduceResponse {
         ProduceResponse.PartitionProduceResponse(
             index: index, errorCode: code.rawValue, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1,
             recordErrors: recordErrors, errorMessage: message)
-    }
-
-    /// Record errors for every record without a key, or nil when all have one.
-    static func missingKeys(in batch: RecordBatch, partition: TopicPartition) -> [ProduceResponse.BatchIndexAndErrorMessage]? {
-        guard let records = try? batch.records() else {
-            return [ProduceResponse.BatchIndexAndErrorMessage(batchIndex: 0, batchIndexErrorMessage: "unreadable records")]
-        }
-        let errors = records.enumerated().compactMap { index, record -> ProduceResponse.BatchIndexAndErrorMessage? in
-            record.key == nil ? ProduceResponse.BatchIndexAndErrorMessage(batchIndex: Int32(index), batchIndexErrorMessage: "Compacted topic cannot accept message without key.") : nil
-        }
-        return errors.isEmpty ? nil : errors
     }
 }

@@ -8,7 +8,7 @@ extension LogError {
         case .batchTooLarge: return .messageTooLarge
         // A closing log belongs to a broker that is shutting down: the client retries elsewhere or later.
         case .closed: return .notLeaderOrFollower
-        case .offline, .storage: return .kafkaStorageError
+        case .offline, .storage, .corrupt: return .kafkaStorageError
         case .offsetOutOfRange: return .offsetOutOfRange
         case .rejected(.invalidProducerEpoch): return .invalidProducerEpoch
         case .rejected(.outOfOrderSequence): return .outOfOrderSequenceNumber

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+public import NIOConcurrencyHelpers
 public import NIOCore
 
 /// A storage failure with the path and the system's error number. Kafka answers these with
@@ -239,3 +240,13 @@ private let systemRename = Glibc.rename
 #else
 private let systemRename = Darwin.rename
 #endif
+
+extension NIOLock {
+    /// `withLock` for closures with typed throws (`withLock` rethrows them as `any Error`).
+    @inlinable
+    public func withTypedLock<Value, Failure: Error>(_ body: () throws(Failure) -> Value) throws(Failure) -> Value {
+        self.lock()
+        defer { self.unlock() }
+        return try body()
+    }
+}

@@ -7,15 +7,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 public import NIOPosix
 
-/// What opening a partition's log found.
-public struct PartitionRecoveryReport: Sendable {
-    public var topicPartition: TopicPartition
-    public var segments: [SegmentRecoveryReport]
-    /// Segments removed because an earlier one was cut short.
-    public var deletedSegments: [Int64]
-    public var truncatedBytes: Int { segments.reduce(0) { $0 + $1.truncatedBytes } }
-}
-
 /// The partition logs under one data directory, with Kafka's layout: `topic-N/` directories of segments,
 /// plus `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint` and `.kafka_cleanshutdown`.
 ///
@@ -32,7 +23,7 @@ public final class LogManager: @unchecked Sendable {
     let clock: @Sendable () -> Int64
 
     private let lock = NIOLock()
-    private var logs: [TopicPartition: PartitionLog] = [:]
+    private var logs: [TopicPartition: SegmentedLog] = [:]
     private var lockDescriptor: Int32 = -1
     /// Whether the previous run ended with a clean shutdown (decided once, at `start`).
     public private(set) var previousShutdownWasClean = false
@@ -93,11 +84,11 @@ public final class LogManager: @unchecked Sendable {
         }
     }
 
-    public func log(for topicPartition: TopicPartition) -> PartitionLog? {
+    public func log(for topicPartition: TopicPartition) -> SegmentedLog? {
         lock.withLock { logs[topicPartition] }
     }
 
-    public var allLogs: [PartitionLog] {
+    public var allLogs: [SegmentedLog] {
         lock.withLock { Array(logs.values) }
     }
 
@@ -142,87 +133,68 @@ public final class LogManager: @unchecked Sendable {
         return reports
     }
 
-    /// Opens or creates one partition log (blocking I/O). Returns the log and, when recovery ran or cut
-    /// anything, its report.
+    /// Opens or creates one partition log (blocking I/O). Returns the log and, when recovery verified,
+    /// cut or found anything, its report.
     @discardableResult
-    public func openLog(_ topicPartition: TopicPartition, config: LogConfig, topicId: KafkaUUID? = nil) throws(StorageError) -> (log: PartitionLog, report: PartitionRecoveryReport?) {
+    public func openLog(_ topicPartition: TopicPartition, config: LogConfig, topicId: KafkaUUID? = nil) throws(StorageError) -> (log: SegmentedLog, report: PartitionRecoveryReport?) {
         if let existing = log(for: topicPartition) { return (existing, nil) }
         let directory = dataDirectory + "/" + topicPartition.directoryName
         let existedBefore = FileSystem.isDirectory(directory)
         try FileSystem.createDirectory(directory)
+        if !existedBefore { try FileSystem.synchronizeDirectory(dataDirectory) }
         if let topicId {
             try Self.writePartitionMetadata(directory: directory, topicId: topicId)
         }
-        let (clean, recoveryPoint, logStart) = lock.withLock {
-            (previousShutdownWasClean, recoveryPoints[topicPartition] ?? 0, logStartOffsets[topicPartition] ?? 0)
+        let (clean, checkpointedEnd, logStart) = lock.withLock {
+            (previousShutdownWasClean, recoveryPoints[topicPartition], logStartOffsets[topicPartition] ?? 0)
         }
         try Self.completeInterruptedSwaps(directory: directory)
-        let names = try FileSystem.contentsOfDirectory(directory)
-        let baseOffsets = names.compactMap(Segment.baseOffset(ofLogFile:)).sorted()
-        var segments: [Segment] = []
-        var reports: [SegmentRecoveryReport] = []
-        var deleted: [Int64] = []
-        var recovered = false
-        let now = clock()
-        for (index, baseOffset) in baseOffsets.enumerated() {
-            // After an unclean stop, verify the segments that may hold unflushed data: those from the one
-            // containing the recovery point onwards. Earlier segments were flushed with their indexes.
-            let nextBase = index + 1 < baseOffsets.count ? baseOffsets[index + 1] : Int64.max
-            let trust = clean || nextBase <= recoveryPoint
-            let verification: Segment.Verification = trust ? .none : (baseOffset < recoveryPoint ? .from(offset: recoveryPoint) : .all)
-            let (segment, report) = try Segment.open(baseOffset: baseOffset, directory: directory, indexIntervalBytes: config.indexIntervalBytes, nowMilliseconds: now, verification: verification)
-            segments.append(segment)
-            if let report {
-                recovered = recovered || !trust
-                if !trust || report.truncatedBytes > 0 { reports.append(report) }
-                if report.truncatedBytes > 0 {
-                    logger.warning("recovery truncated a segment", metadata: [
-                        "partition": "\(topicPartition)", "segment": "\(baseOffset)",
-                        "position": "\(report.truncatedAtPosition ?? 0)", "bytes": "\(report.truncatedBytes)",
-                        "nextOffset": "\(report.nextOffset)", "problem": "\(report.problem ?? "")",
-                    ])
-                    // Anything after a cut is unreachable by offset order: remove it.
-                    for later in baseOffsets[(index + 1)...] {
-                        let doomed = try Segment.open(baseOffset: later, directory: directory, indexIntervalBytes: config.indexIntervalBytes, nowMilliseconds: now, verification: .none).segment
-                        try doomed.deleteFiles()
-                        deleted.append(later)
-                    }
-                    if !deleted.isEmpty {
-                        logger.warning("recovery deleted segments after the truncation", metadata: ["partition": "\(topicPartition)", "segments": "\(deleted)"])
-                    }
-                    break
-                }
-            }
-        }
-        if segments.isEmpty {
-            let base = max(logStart, 0)
-            segments.append(try Segment.create(baseOffset: base, directory: directory, indexIntervalBytes: config.indexIntervalBytes, nowMilliseconds: now))
-            if !existedBefore { try FileSystem.synchronizeDirectory(dataDirectory) }
-        }
-        let log = PartitionLog(
+        let (segments, report) = try LogRecovery.openSegments(
+            topicPartition: topicPartition, directory: directory, config: config, clean: clean, checkpointedEnd: checkpointedEnd,
+            logStartOffset: logStart, nowMilliseconds: clock(), logger: logger)
+        let log = SegmentedLog(
             topicPartition: topicPartition, directory: directory, config: config, segments: segments,
             logStartOffset: logStart, threadPool: threadPool, logger: logger, clock: clock
         )
         lock.withLock { logs[topicPartition] = log }
-        let report: PartitionRecoveryReport? = recovered || !reports.isEmpty ? PartitionRecoveryReport(topicPartition: topicPartition, segments: reports, deletedSegments: deleted) : nil
         return (log, report)
     }
 
     /// Closes and removes a partition's log and directory (topic deletion). The directory is renamed first
     /// so that a crash midway leaves a `-delete` directory, removed at the next start, not a half log.
     public func deleteLog(_ topicPartition: TopicPartition) throws(StorageError) {
+        if let retired = try retireLog(topicPartition) { try FileSystem.removeTree(retired) }
+    }
+
+    /// The first step of deleting a partition: closes its log and renames its directory to
+    /// `<name>.<random>-delete`, durably. From then on the data is garbage by proof: the next start removes
+    /// it. Returns the renamed directory's path (nil when there was no directory).
+    public func retireLog(_ topicPartition: TopicPartition) throws(StorageError) -> String? {
         let log = lock.withLock { logs.removeValue(forKey: topicPartition) }
-        if let log { try? log.close() }
+        if let log {
+            do {
+                try log.close()
+            } catch {
+                logger.warning("closing a log before its deletion failed", metadata: ["partition": "\(topicPartition)", "error": "\(error)"])
+            }
+        }
         lock.withLock {
             recoveryPoints[topicPartition] = nil
             logStartOffsets[topicPartition] = nil
         }
         let directory = dataDirectory + "/" + topicPartition.directoryName
-        guard FileSystem.isDirectory(directory) else { return }
+        guard FileSystem.isDirectory(directory) else { return nil }
         let doomed = directory + "." + KafkaUUID.random().description + "-delete"
         try FileSystem.rename(directory, to: doomed)
         try FileSystem.synchronizeDirectory(dataDirectory)
-        try FileSystem.removeTree(doomed)
+        return doomed
+    }
+
+    /// Undoes `retireLog` (the deletion could not be recorded): the directory gets its name back; the caller
+    /// opens the log again.
+    public func unretire(_ retiredPath: String, as topicPartition: TopicPartition) throws(StorageError) {
+        try FileSystem.rename(retiredPath, to: dataDirectory + "/" + topicPartition.directoryName)
+        try FileSystem.synchronizeDirectory(dataDirectory)
     }
 
     /// Removes directories left by interrupted deletions.
@@ -240,10 +212,12 @@ public final class LogManager: @unchecked Sendable {
     /// deleted records back.
     public func checkpointLogStartOffsets() throws(StorageError) {
         let (entries, changed): ([TopicPartition: Int64], Bool) = lock.withLock {
-            var entries: [TopicPartition: Int64] = [:]
+            // Partitions not open (yet) keep the entry they had: a checkpoint never forgets a partition
+            // that still has a directory.
+            var entries = logStartOffsets
             for (partition, log) in logs {
                 let start = log.offsets.logStartOffset
-                if start > 0 { entries[partition] = start }
+                entries[partition] = start > 0 ? start : nil
             }
             let changed = entries != checkpointedLogStarts
             logStartOffsets = entries
@@ -257,7 +231,8 @@ public final class LogManager: @unchecked Sendable {
     /// Records each log's flushed offset: after an unclean stop, recovery starts from these.
     public func checkpointRecoveryPoints() throws(StorageError) {
         let entries: [TopicPartition: Int64] = lock.withLock {
-            var entries: [TopicPartition: Int64] = [:]
+            // Partitions not open (yet) keep their entry: it is the floor their log end may not go below.
+            var entries = recoveryPoints
             for (partition, log) in logs { entries[partition] = log.recoveryPoint }
             recoveryPoints = entries
             return entries
@@ -273,10 +248,10 @@ public final class LogManager: @unchecked Sendable {
             if retention {
                 do {
                     try log.compact(now: now)
-                    try log.applyRetention(now: now)
                 } catch {
-                    logger.error("retention or compaction failed", metadata: ["partition": "\(log.topicPartition)", "error": "\(error)"])
+                    logger.error("compaction failed", metadata: ["partition": "\(log.topicPartition)", "error": "\(error)"])
                 }
+                log.applyRetention(now: now)
             }
         }
         do {
@@ -361,10 +336,37 @@ public final class LogManager: @unchecked Sendable {
         var entries: [TopicPartition: Int64] = [:]
         for line in lines {
             let parts = line.split(separator: " ")
-            guard parts.count == 3, let partition = Int32(parts[1]), let offset = Int64(parts[2]) else { return [:] }
+            guard parts.count == 3, let partition = Int32(parts[1]), partition >= 0, let offset = Int64(parts[2]),
+                  offset >= 0, offset <= Segment.maximumBaseOffset else { return [:] }
             entries[TopicPartition(topic: String(parts[0]), partition: partition)] = offset
         }
         return entries
+    }
+
+    /// The topic id in a partition directory's `partition.metadata`; nil when the file is missing or unreadable.
+    public func topicId(of topicPartition: TopicPartition) -> KafkaUUID? {
+        let path = dataDirectory + "/" + topicPartition.directoryName + "/partition.metadata"
+        guard FileSystem.exists(path), let bytes = try? FileSystem.readAll(path) else { return nil }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { String($0.filter { $0 != " " && $0 != "\t" && $0 != "\r" }) }
+            if parts.count == 2, parts[0] == "topic_id" { return KafkaUUID(parts[1]) }
+        }
+        return nil
+    }
+
+    /// Writes `partition.metadata` into an existing partition directory.
+    public func recordTopicId(_ topicId: KafkaUUID, of topicPartition: TopicPartition) throws(StorageError) {
+        try Self.writePartitionMetadata(directory: dataDirectory + "/" + topicPartition.directoryName, topicId: topicId)
+    }
+
+    /// Renames a partition directory that must not be served to `<name>.<topic id>-stray`, as Kafka names
+    /// stray logs; its data stays on disk. Returns the new name.
+    @discardableResult
+    public func moveAside(_ topicPartition: TopicPartition, topicId: KafkaUUID) throws(StorageError) -> String {
+        let name = topicPartition.directoryName + "." + topicId.description + "-stray"
+        try FileSystem.rename(dataDirectory + "/" + topicPartition.directoryName, to: dataDirectory + "/" + name)
+        try FileSystem.synchronizeDirectory(dataDirectory)
+        return name
     }
 
     /// `partition.metadata`, as Kafka writes it: the topic id of the partition's topic.

@@ -1,12 +1,14 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import KafkaProtocol
 import NIOCore
 
 /// One segment of a partition log: `<base offset>.log` with its `.index` and `.timeindex`, named by the
 /// 20-digit base offset as Kafka names them.
 ///
-/// Not thread-safe by itself: the owning `PartitionLog` serialises every mutation under its lock. Reads of
-/// bytes below `size` may run concurrently with appends, because bytes once written never change (until a
-/// truncation, which the partition log excludes while it runs).
+/// Owned by the partition's writer: only the writer mutates it (appends, truncation, renames). Readers
+/// never touch a `Segment`; they use the `SegmentView`s the writer publishes.
 final class Segment {
     let baseOffset: Int64
     let directory: String
@@ -14,19 +16,24 @@ final class Segment {
     let offsetIndex: OffsetIndex
     let timeIndex: TimeIndex
     let indexIntervalBytes: Int
+    let integrity: SegmentIntegrity
+    /// Wall-clock milliseconds when the segment was created or, after a restart, when it was opened.
+    let createdAtMilliseconds: Int64
 
-    /// Bytes of whole, valid batches.
-    private(set) var size: Int
+    /// Bytes that belong to the log: whole batches (a corrupt region found at start stays inside, so that
+    /// reads report it instead of skipping it).
+    private(set) var size: Int = 0
     /// The offset after the last batch's last offset; `baseOffset` while empty.
     private(set) var nextOffset: Int64
-    /// Largest batch max-timestamp seen, -1 while empty.
+    /// Largest batch max-timestamp seen, -1 while none has one.
     private(set) var maxTimestamp: Int64 = -1
     private(set) var offsetOfMaxTimestamp: Int64 = -1
     private var bytesSinceLastIndexEntry = 0
-    /// Wall-clock milliseconds when the segment was created or, after a restart, when it was opened.
-    let createdAtMilliseconds: Int64
-    /// Bytes appended since the last `flush`.
-    private(set) var hasUnflushedData = false
+    /// Appended to each file name while the segment is not (yet) the live copy: ".cleaned" while the
+    /// cleaner writes it.
+    private(set) var fileSuffix: String
+
+    static let fileKinds = [".log", ".index", ".timeindex"]
 
     static func fileName(_ baseOffset: Int64, _ suffix: String) -> String {
         let digits = String(baseOffset)
@@ -37,279 +44,177 @@ final class Segment {
     static func baseOffset(ofLogFile name: String) -> Int64? {
         guard name.hasSuffix(".log") else { return nil }
         let digits = name.dropLast(4)
-        guard digits.count == 20, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
-        return Int64(digits)
+        guard digits.count == 20, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let offset = Int64(digits) else { return nil }
+        // A segment must be able to hold its relative offsets: bases beyond that are not ours.
+        return offset <= maximumBaseOffset ? offset : nil
     }
 
-    /// Appended to each file name while the segment is not (yet) the live copy: ".cleaned" while the
-    /// cleaner writes it. Changed only under the partition's lock, when the files are renamed.
-    private(set) var fileSuffix: String
-
-    static let fileKinds = [".log", ".index", ".timeindex"]
+    /// The largest base offset a segment may have (its relative offsets are u32).
+    static let maximumBaseOffset = Int64.max - Int64(UInt32.max) - 1
 
     func path(_ kind: String, suffix: String? = nil) -> String {
         directory + "/" + Self.fileName(baseOffset, kind + (suffix ?? fileSuffix))
     }
 
-    private init(baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64, fileSuffix: String = "") throws(StorageError) {
+    private init(baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64, fileSuffix: String) throws(StorageError) {
         self.baseOffset = baseOffset
         self.directory = directory
         self.indexIntervalBytes = indexIntervalBytes
         self.fileSuffix = fileSuffix
+        self.createdAtMilliseconds = nowMilliseconds
+        self.nextOffset = baseOffset
+        self.integrity = SegmentIntegrity()
         let stem = directory + "/" + Self.fileName(baseOffset, "")
         self.log = try LogFile(path: stem + ".log" + fileSuffix)
         self.offsetIndex = OffsetIndex(file: try LogFile(path: stem + ".index" + fileSuffix))
         self.timeIndex = TimeIndex(file: try LogFile(path: stem + ".timeindex" + fileSuffix))
-        self.size = 0
-        self.nextOffset = baseOffset
-        self.createdAtMilliseconds = nowMilliseconds
     }
 
-    /// A new, empty segment.
+    /// A new, empty segment. When a file cannot be created, the ones that were are removed again.
     static func create(baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64, fileSuffix: String = "") throws(StorageError) -> Segment {
-        let segment = try Segment(baseOffset: baseOffset, directory: directory, indexIntervalBytes: indexIntervalBytes, nowMilliseconds: nowMilliseconds, fileSuffix: fileSuffix)
-        try segment.log.truncate(to: 0)
-        try segment.offsetIndex.reset()
-        try segment.timeIndex.reset()
-        return segment
-    }
-
-    /// How much of a segment to verify when opening it.
-    enum Verification {
-        /// Taken as written (a clean shutdown, or entirely below the recovery point): only the batches after
-        /// the last index entry are read, to find the next offset.
-        case none
-        /// Everything below the offset was flushed: verify from the batch that holds it.
-        case from(offset: Int64)
-        /// Verify every batch and rebuild both indexes.
-        case all
-    }
-
-    /// Opens an existing segment, verifying as much of it as `verification` says. Verified batches have
-    /// their length, checksum and offset order checked; the file is cut at the first invalid byte.
-    static func open(
-        baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64, verification: Verification
-    ) throws(StorageError) -> (segment: Segment, recovery: SegmentRecoveryReport?) {
-        let segment = try Segment(baseOffset: baseOffset, directory: directory, indexIntervalBytes: indexIntervalBytes, nowMilliseconds: nowMilliseconds)
-        let fileSize = try segment.log.size()
-        switch verification {
-        case .all:
-            return (segment, try segment.recover(fileSize: fileSize))
-        case .none:
-            try segment.loadIndexes(logSize: fileSize)
-            let start = Int(segment.offsetIndex.lastPosition ?? 0)
-            let report = try segment.scan(from: start, fileSize: fileSize, verifyChecksums: false, rebuildIndexes: false)
-            return (segment, report.truncatedBytes > 0 ? report : nil)
-        case .from(let offset):
-            try segment.loadIndexes(logSize: fileSize)
-            // Start at the last index entry at or below the flushed offset whose batch really is there; the
-            // entries after it may describe data that did not survive, so they are rebuilt by the scan.
-            var start = segment.offsetIndex.lookup(relativeOffset: UInt32(clamping: max(0, offset - baseOffset)))
-            let headerBytes = try segment.log.read(at: start, length: min(RecordBatchHeader.size, max(0, fileSize - start)))
-            if let header = try? RecordBatchHeader(from: headerBytes, at: headerBytes.readerIndex), header.baseOffset >= baseOffset, header.lastOffset <= offset {
-                try segment.offsetIndex.truncate(toPosition: start + 1)
-                try segment.timeIndex.truncate(toRelativeOffset: UInt32(clamping: header.baseOffset - baseOffset))
-            } else {
-                start = 0
-                try segment.offsetIndex.reset()
-                try segment.timeIndex.reset()
+        do {
+            let segment = try Segment(baseOffset: baseOffset, directory: directory, indexIntervalBytes: indexIntervalBytes, nowMilliseconds: nowMilliseconds, fileSuffix: fileSuffix)
+            try segment.log.truncate(to: 0)
+            try segment.offsetIndex.reset()
+            try segment.timeIndex.reset()
+            return segment
+        } catch {
+            for kind in fileKinds {
+                try? FileSystem.remove(directory + "/" + fileName(baseOffset, kind + fileSuffix))
             }
-            segment.restoreMaximumTimestampFromIndex()
-            segment.bytesSinceLastIndexEntry = 0
-            return (segment, try segment.scan(from: start, fileSize: fileSize, verifyChecksums: true, rebuildIndexes: true))
+            throw error
         }
     }
 
-    private func loadIndexes(logSize: Int) throws(StorageError) {
-        try offsetIndex.load(logSize: logSize)
-        try timeIndex.load(maximumRelativeOffset: nil)
-        restoreMaximumTimestampFromIndex()
+    /// An existing segment with its indexes loaded but nothing of the log read yet (see `SegmentRecovery`).
+    static func openFiles(baseOffset: Int64, directory: String, indexIntervalBytes: Int, nowMilliseconds: Int64) throws(StorageError) -> Segment {
+        try Segment(baseOffset: baseOffset, directory: directory, indexIntervalBytes: indexIntervalBytes, nowMilliseconds: nowMilliseconds, fileSuffix: "")
     }
 
-    /// The largest timestamp the time index knows, for the batches a partial scan does not read.
-    private func restoreMaximumTimestampFromIndex() {
-        if let timestamp = timeIndex.lastTimestamp, let relative = timeIndex.relativeOffsets.last {
-            maxTimestamp = timestamp
-            offsetOfMaxTimestamp = baseOffset + Int64(relative)
+    func view() -> SegmentView {
+        SegmentView(
+            file: log, baseOffset: baseOffset, size: size, nextOffset: nextOffset, maxTimestamp: maxTimestamp,
+            offsetOfMaxTimestamp: offsetOfMaxTimestamp, createdAtMilliseconds: createdAtMilliseconds,
+            offsetIndex: offsetIndex.entries.entries, timeIndex: timeIndex.entries.entries, integrity: integrity)
+    }
+
+    /// What a failed append left behind.
+    enum AppendFailure: Error {
+        /// Nothing of the batch remains; the segment is as before (a full disk, say).
+        case refused(StorageError)
+        /// The batch could not be removed again: the file's end is unknown.
+        case damaged(StorageError)
+    }
+
+    /// Appends one batch whose offsets are assigned. A failed write is cut off again, so no partial batch
+    /// stays. Returns an index-file error to report (the append itself succeeded).
+    func append(_ batch: ByteBuffer, header: RecordBatchHeader) throws(AppendFailure) -> StorageError? {
+        guard header.baseOffset >= nextOffset, header.lastOffset - baseOffset <= Int64(UInt32.max) else {
+            throw .refused(StorageError(operation: "append offsets \(header.baseOffset)-\(header.lastOffset) after \(nextOffset - 1) to", path: log.path, errorNumber: EINVAL))
         }
-    }
-
-    /// Verifies every batch, truncates at the first invalid byte and rebuilds both indexes.
-    func recover(fileSize: Int? = nil) throws(StorageError) -> SegmentRecoveryReport {
-        let total: Int
-        if let fileSize { total = fileSize } else { total = try log.size() }
-        try offsetIndex.reset()
-        try timeIndex.reset()
-        size = 0
-        nextOffset = baseOffset
-        maxTimestamp = -1
-        offsetOfMaxTimestamp = -1
-        bytesSinceLastIndexEntry = 0
-        return try scan(from: 0, fileSize: total, verifyChecksums: true, rebuildIndexes: true)
-    }
-
-    /// Reads batches from `start` to the end of the file, stopping at the first invalid one and cutting the
-    /// file there. Keeps the in-memory state (size, next offset, timestamps) current as it goes.
-    private func scan(from start: Int, fileSize: Int, verifyChecksums: Bool, rebuildIndexes: Bool) throws(StorageError) -> SegmentRecoveryReport {
-        var position = start
-        var validBatches = 0
-        var problem: String? = nil
-        let chunkBytes = 1 << 20
-        var chunk = ByteBuffer()
-        var chunkStart = position
-        scanning: while position < fileSize {
-            // Make sure the chunk holds at least the batch header at `position`.
-            if position + RecordBatchHeader.size > chunkStart + chunk.readableBytes {
-                chunk = try log.read(at: position, length: min(chunkBytes, fileSize - position))
-                chunkStart = position
-            }
-            let local = chunk.readerIndex + (position - chunkStart)
-            let header: RecordBatchHeader
+        let position = size
+        do {
+            try log.write(batch, at: position)
+        } catch {
             do {
-                header = try RecordBatchHeader(from: chunk, at: local)
-            } catch {
-                problem = error.description
-                break scanning
+                try log.truncate(to: position)
+            } catch let cut {
+                throw .damaged(cut)
             }
-            let total = header.totalSize
-            guard total <= fileSize - position else {
-                problem = "batch at position \(position) declares \(total) bytes, \(fileSize - position) remain"
-                break scanning
-            }
-            guard header.baseOffset >= nextOffset, header.lastOffsetDelta >= 0 else {
-                problem = "batch at position \(position) has offsets \(header.baseOffset)-\(header.lastOffset) after \(nextOffset - 1)"
-                break scanning
-            }
-            guard header.lastOffset - baseOffset <= Int64(UInt32.max) else {
-                problem = "batch at position \(position) has offset \(header.lastOffset), beyond this segment's range"
-                break scanning
-            }
-            if verifyChecksums {
-                let bytes: ByteBuffer
-                if position + total <= chunkStart + chunk.readableBytes {
-                    bytes = chunk.getSlice(at: local, length: total)!
-                } else {
-                    bytes = try log.read(at: position, length: total)
-                }
-                let batch = RecordBatch(header: header, bytes: bytes)
-                do {
-                    try batch.verifyChecksum()
-                } catch {
-                    problem = "batch at position \(position) (offsets \(header.baseOffset)-\(header.lastOffset)): \(error)"
-                    break scanning
-                }
-            }
-            try noteAppended(header: header, position: position, updateIndexes: rebuildIndexes)
-            position += total
-            validBatches += 1
+            throw .refused(error)
         }
-        let truncated = fileSize - position
-        if truncated > 0 {
-            try log.truncate(to: position)
-            try offsetIndex.truncate(toPosition: position)
-        }
-        size = position
-        return SegmentRecoveryReport(
-            baseOffset: baseOffset, validBatches: validBatches, truncatedBytes: truncated,
-            truncatedAtPosition: truncated > 0 ? position : nil, nextOffset: nextOffset, problem: truncated > 0 ? problem : nil
-        )
+        integrity.markVerified(position..<(position + header.totalSize))
+        return noteAppended(header: header, position: position, updateIndexes: true)
     }
 
-    /// Updates size, offsets, timestamps and (when the interval has passed) the indexes for a batch
-    /// written at `position`.
-    private func noteAppended(header: RecordBatchHeader, position: Int, updateIndexes: Bool) throws(StorageError) {
-        if header.maxTimestamp > maxTimestamp {
-            maxTimestamp = header.maxTimestamp
+    /// Updates size, offsets, timestamps and (when the interval has passed) the indexes for a batch at
+    /// `position`. Returns an index-file error to report.
+    @discardableResult
+    func noteAppended(header: RecordBatchHeader, position: Int, updateIndexes: Bool) -> StorageError? {
+        // A batch without timestamps (max -1, as some clients send) still marks where the segment's
+        // records end, so the time index never points before the segment.
+        if header.maxTimestamp > maxTimestamp || offsetOfMaxTimestamp < baseOffset {
+            maxTimestamp = max(maxTimestamp, header.maxTimestamp)
             offsetOfMaxTimestamp = header.lastOffset
         }
+        var failure: StorageError? = nil
         if updateIndexes {
-            let relative = UInt32(header.lastOffset - baseOffset)
-            let advances = offsetIndex.lastRelativeOffset.map { relative > $0 } ?? true
-            if bytesSinceLastIndexEntry >= indexIntervalBytes && advances && (offsetIndex.lastPosition.map { UInt32(position) > $0 } ?? true) {
-                try offsetIndex.append(relativeOffset: relative, position: UInt32(position))
-                try timeIndex.maybeAppend(timestamp: maxTimestamp, relativeOffset: UInt32(offsetOfMaxTimestamp - baseOffset))
+            if bytesSinceLastIndexEntry >= indexIntervalBytes, let relative = UInt32(exactly: header.lastOffset - baseOffset),
+               let filePosition = UInt32(exactly: position) {
+                failure = offsetIndex.append(relativeOffset: relative, position: filePosition)
+                if maxTimestamp >= 0, let timeRelative = UInt32(exactly: offsetOfMaxTimestamp - baseOffset) {
+                    failure = timeIndex.maybeAppend(timestamp: maxTimestamp, relativeOffset: timeRelative) ?? failure
+                }
                 bytesSinceLastIndexEntry = 0
             }
             bytesSinceLastIndexEntry += header.totalSize
         }
         size = position + header.totalSize
         nextOffset = header.lastOffset + 1
+        return failure
     }
 
-    /// Appends one batch whose offsets are already assigned.
-    func append(_ batch: ByteBuffer, header: RecordBatchHeader) throws(StorageError) {
-        precondition(header.baseOffset >= nextOffset, "offsets must increase")
-        let position = size
-        try log.write(batch, at: position)
-        hasUnflushedData = true
-        try noteAppended(header: header, position: position, updateIndexes: true)
+    /// Sets the tail state after a recovery scan that kept bytes it could not verify (a corrupt region):
+    /// they stay part of the segment so that reads report them.
+    func extend(toSize newSize: Int) {
+        size = max(size, newSize)
     }
 
-    func flush() throws(StorageError) {
-        guard hasUnflushedData else { return }
-        try log.synchronizeData()
-        hasUnflushedData = false
+    /// Restarts the index bookkeeping for a scan from `position` (after the index entries were cut there).
+    func resetTail(size newSize: Int, nextOffset newNextOffset: Int64) {
+        size = newSize
+        nextOffset = newNextOffset
+        bytesSinceLastIndexEntry = 0
+    }
+
+    /// The largest timestamp the time index knows, for batches a partial scan does not read.
+    func restoreMaximumTimestampFromIndex() {
+        if let last = timeIndex.last {
+            maxTimestamp = last.timestamp
+            offsetOfMaxTimestamp = baseOffset &+ Int64(last.relativeOffset)
+        }
+    }
+
+    func resetTimestamps() {
+        maxTimestamp = -1
+        offsetOfMaxTimestamp = -1
     }
 
     /// Flushes the log and both indexes, as before a segment becomes inactive or at shutdown.
     func flushAll() throws(StorageError) {
         try log.synchronizeData()
-        try offsetIndex.file.synchronizeData()
-        try timeIndex.file.synchronizeData()
-        hasUnflushedData = false
+        if offsetIndex.fileFailure == nil { try offsetIndex.file.synchronizeData() }
+        if timeIndex.fileFailure == nil { try timeIndex.file.synchronizeData() }
     }
 
-    /// Whether appending `bytes` more would exceed `segmentBytes`, the relative offsets would overflow, or
+    /// Whether appending `bytes` more would pass `segmentBytes`, the relative offsets would overflow, or
     /// the segment is older than `segmentMilliseconds`.
     func isFull(appending bytes: Int, lastOffset: Int64, segmentBytes: Int, segmentMilliseconds: Int64, nowMilliseconds: Int64) -> Bool {
         guard size > 0 else { return false }
-        if size + bytes > segmentBytes { return true }
+        if bytes > segmentBytes - size { return true }
         if lastOffset - baseOffset > Int64(Int32.max) { return true }
         if nowMilliseconds - createdAtMilliseconds >= segmentMilliseconds { return true }
         return false
     }
 
-    /// A consistent view of the segment for readers: taken under the partition's lock, used outside it.
-    /// Bytes below `size` never change while the segment is live, so reads through a view need no lock.
-    struct View {
-        let segment: Segment
-        let size: Int
-        let nextOffset: Int64
-        let maxTimestamp: Int64
-        let offsetOfMaxTimestamp: Int64
-        var baseOffset: Int64 { segment.baseOffset }
-        var log: LogFile { segment.log }
-    }
-
-    /// Must be called with the partition's lock held (the indexes are read).
-    func view() -> View {
-        View(segment: self, size: size, nextOffset: nextOffset, maxTimestamp: maxTimestamp, offsetOfMaxTimestamp: offsetOfMaxTimestamp)
-    }
-
-    /// Where to start scanning for `offset`, from the offset index. Must be called with the partition's lock held.
-    func indexPosition(for offset: Int64) -> Int {
-        offsetIndex.lookup(relativeOffset: UInt32(clamping: max(0, offset - baseOffset)))
-    }
-
-    /// Where to start scanning for the first record at or after `timestamp`. Lock held.
-    func indexPosition(forTimestamp timestamp: Int64) -> Int {
-        let relative = timeIndex.lookup(timestamp: timestamp)
-        return offsetIndex.lookup(relativeOffset: relative)
-    }
-
-    func readBatch(at position: Int, header: RecordBatchHeader) throws(StorageError) -> RecordBatch {
-        RecordBatch(header: header, bytes: try log.read(at: position, length: header.totalSize))
-    }
-
-    /// Removes every batch at or after `offset`    /// Removes every batch at or after `offset` (whole batches only: a batch containing `offset` goes too).
-    func truncate(toOffset offset: Int64) throws(StorageError) {
+    /// Removes every batch at or after `offset` (whole batches: one containing `offset` goes too), then
+    /// rebuilds the tail state from what remains.
+    func truncate(toOffset offset: Int64) throws(LogError) {
         guard offset < nextOffset else { return }
-        guard let position = try view().position(ofBatchContaining: offset, from: indexPosition(for: offset)) else { return }
-        try log.truncate(to: position)
-        try offsetIndex.truncate(toPosition: position)
-        try timeIndex.truncate(toRelativeOffset: UInt32(clamping: max(0, offset - baseOffset)))
-        // Recompute the tail state from what remains.
-        _ = try recover(fileSize: position)
+        guard let (position, _) = try view().locate(offset) else { return }
+        do {
+            try log.truncate(to: position)
+            try offsetIndex.truncate(toPosition: position)
+            try timeIndex.truncate(toRelativeOffset: UInt32(clamping: max(0, offset - baseOffset)))
+        } catch {
+            throw .storage(error)
+        }
+        integrity.forget(from: position)
+        do {
+            _ = try SegmentRecovery.scanAll(self, fileSize: position)
+        } catch {
+            throw .storage(error)
+        }
     }
 
     func deleteFiles() throws(StorageError) {
@@ -320,10 +225,10 @@ final class Segment {
 
     /// Makes this (cleaned) copy the live segment: `.cleaned` → `.swap` for the indexes, then the log (the
     /// commit point a restart recognises), then `.swap` → final names, log last. Descriptors stay valid
-    /// across renames, so the segment keeps working. Readers of the replaced segment keep reading its
+    /// across renames, so the segment keeps working; readers of the replaced segment keep reading its
     /// unlinked files until they let go.
     func promote() throws(StorageError) {
-        precondition(!fileSuffix.isEmpty, "only a cleaned copy is promoted")
+        guard !fileSuffix.isEmpty else { return }
         for kind in Self.fileKinds.reversed() {
             try FileSystem.rename(path(kind), to: path(kind, suffix: ".swap"))
         }
@@ -333,71 +238,5 @@ final class Segment {
         }
         try FileSystem.synchronizeDirectory(directory)
         fileSuffix = ""
-    }
-}
-
-/// What opening or recovering a segment found.
-public struct SegmentRecoveryReport: Sendable, Equatable {
-    public var baseOffset: Int64
-    public var validBatches: Int
-    public var truncatedBytes: Int
-    public var truncatedAtPosition: Int?
-    public var nextOffset: Int64
-    public var problem: String?
-}
-
-extension Segment.View {
-    /// The position of the first batch whose last offset is at least `offset`, scanning from `start`.
-    func position(ofBatchContaining offset: Int64, from start: Int) throws(StorageError) -> Int? {
-        guard offset < nextOffset else { return nil }
-        var position = start
-        while position < size {
-            let headerBytes = try log.read(at: position, length: min(RecordBatchHeader.size, size - position))
-            guard let header = try? RecordBatchHeader(from: headerBytes, at: headerBytes.readerIndex) else { return nil }
-            if header.lastOffset >= offset { return position }
-            position += header.totalSize
-        }
-        return nil
-    }
-
-    /// Whole batches starting with the one that holds `offset`, up to `maxBytes` (or one whole batch when
-    /// `minimumOneBatch` and the first is larger), none at or beyond `endOffset`.
-    func read(from offset: Int64, indexPosition: Int, maxBytes: Int, endOffset: Int64, minimumOneBatch: Bool) throws(StorageError) -> ByteBuffer? {
-        guard let start = try position(ofBatchContaining: offset, from: indexPosition), start < size else { return nil }
-        let available = size - start
-        var chunk = try log.read(at: start, length: min(max(maxBytes, RecordBatchHeader.size), available))
-        var taken = 0
-        while chunk.readableBytes - taken >= RecordBatchHeader.size {
-            guard let header = try? RecordBatchHeader(from: chunk, at: chunk.readerIndex + taken) else { break }
-            if header.baseOffset >= endOffset { break }
-            if taken + header.totalSize > chunk.readableBytes {
-                // The batch does not fit in what was read. The first batch is returned whole when asked to.
-                if taken == 0 && minimumOneBatch && header.totalSize <= available {
-                    chunk = try log.read(at: start, length: header.totalSize)
-                    taken = header.totalSize
-                }
-                break
-            }
-            taken += header.totalSize
-        }
-        guard taken > 0 else { return nil }
-        return chunk.getSlice(at: chunk.readerIndex, length: taken)
-    }
-
-    /// Headers of every batch from `position` to the end of the view.
-    func batches(from position: Int = 0) throws(StorageError) -> [(position: Int, header: RecordBatchHeader)] {
-        var result: [(Int, RecordBatchHeader)] = []
-        var cursor = position
-        while cursor < size {
-            let bytes = try log.read(at: cursor, length: min(RecordBatchHeader.size, size - cursor))
-            guard let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex) else { break }
-            result.append((cursor, header))
-            cursor += header.totalSize
-        }
-        return result
-    }
-
-    func readBatch(at position: Int, header: RecordBatchHeader) throws(StorageError) -> RecordBatch {
-        try segment.readBatch(at: position, header: header)
     }
 }

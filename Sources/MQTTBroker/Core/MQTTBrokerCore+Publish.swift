@@ -229,9 +229,9 @@ extension MQTTBrokerCore {
                 }
                 continue
             }
-            let turn = shareCursor[filter, default: 0]
-            shareCursor[filter] = turn &+ 1
-            let member = online[turn % online.count]
+            let turn = shareCursor[filter, default: 0] % online.count
+            shareCursor[filter] = turn + 1
+            let member = online[turn]
             guard let session = sessions[ExactString(member.clientId)] else { continue }
             let outbound = Outbound(
                 message: message, qos: min(message.qos, member.options.qos), retain: member.options.retainAsPublished && message.retain,

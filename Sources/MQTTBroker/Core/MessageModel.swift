@@ -56,14 +56,21 @@ public struct MQTTMessage: Sendable, Equatable {
     /// Whether the message's expiry interval (MQTT 5) has passed at `now`.
     public func isExpired(now: Int64) -> Bool {
         guard let expiry = properties.messageExpiryInterval else { return false }
-        return now - receivedAtMilliseconds >= Int64(expiry) * 1000
+        return elapsedMilliseconds(now: now) >= Int64(expiry) * 1000
+    }
+
+    /// Time since the message was received. The receive time may come from a record any Kafka client wrote:
+    /// a difference that does not fit counts as "very long ago", never as a trap.
+    func elapsedMilliseconds(now: Int64) -> Int64 {
+        let (elapsed, overflow) = now.subtractingReportingOverflow(receivedAtMilliseconds)
+        return overflow ? (receivedAtMilliseconds > now ? 0 : .max) : max(0, elapsed)
     }
 
     /// The properties to forward at `now`: the expiry interval counts down (MQTT 5 3.3.2.3.3).
     public func forwardedProperties(now: Int64) -> MQTTProperties {
         var forwarded = properties
         if let expiry = properties.messageExpiryInterval {
-            let elapsed = max(0, (now - receivedAtMilliseconds) / 1000)
+            let elapsed = elapsedMilliseconds(now: now) / 1000
             forwarded.messageExpiryInterval = UInt32(max(0, Int64(expiry) - elapsed))
         }
         forwarded.topicAlias = nil
