@@ -240,6 +240,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KafkaServerTests",
+            dependencies: [
+                "KafkaServer",
+                "Coordinator",
+                "LogStore",
+                "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CompressionTests",
             dependencies: ["Compression"],
             swiftSettings: swiftSettings

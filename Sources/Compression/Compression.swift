@@ -61,12 +61,20 @@ public enum Compressor {
     /// Compresses `input`. Snappy output uses the xerial framing the Java client writes (librdkafka and the
     /// Java client both read it); lz4 output is an LZ4 frame; gzip output is one gzip member.
     public static func compress(_ input: UnsafeRawBufferPointer, codec: CompressionCodec) throws(CompressionError) -> [UInt8] {
+        try compress(input, codec: codec, level: nil)
+    }
+
+    /// Compresses `input` at `level`, as Kafka's `compression.gzip.level`, `compression.lz4.level` and
+    /// `compression.zstd.level` give it: gzip 1...9 or -1 (zlib's default), lz4 1...17 (the frame library's
+    /// compression level; values above its maximum act as the maximum), zstd -131072...22. nil is the codec's
+    /// default here (zlib's default, lz4's fast mode, zstd 3). Snappy and none have no level.
+    public static func compress(_ input: UnsafeRawBufferPointer, codec: CompressionCodec, level: Int32?) throws(CompressionError) -> [UInt8] {
         switch codec {
         case .none: return Array(input)
-        case .gzip: return try Gzip.compress(input)
+        case .gzip: return try Gzip.compress(input, level: level ?? Gzip.defaultLevel)
         case .snappy: return try Snappy.compressXerial(input)
-        case .lz4: return try LZ4Frame.compress(input)
-        case .zstd: return try Zstd.compress(input)
+        case .lz4: return try LZ4Frame.compress(input, level: level ?? LZ4Frame.defaultLevel)
+        case .zstd: return try Zstd.compress(input, level: level ?? Zstd.defaultLevel)
         }
     }
 
@@ -89,10 +97,10 @@ public enum Compressor {
         }
     }
 
-    public static func compress(_ input: [UInt8], codec: CompressionCodec) throws(CompressionError) -> [UInt8] {
+    public static func compress(_ input: [UInt8], codec: CompressionCodec, level: Int32? = nil) throws(CompressionError) -> [UInt8] {
         // Array.withUnsafeBytes rethrows untyped errors; carry the typed one out in a Result.
         let result: Result<[UInt8], CompressionError> = input.withUnsafeBytes { bytes in
-            Result { () throws(CompressionError) -> [UInt8] in try compress(bytes, codec: codec) }
+            Result { () throws(CompressionError) -> [UInt8] in try compress(bytes, codec: codec, level: level) }
         }
         return try result.get()
     }

@@ -2,10 +2,15 @@ import CZlib
 
 /// gzip through zlib. Decompression accepts several concatenated members, as Java's GZIPInputStream does.
 enum Gzip {
-    static func compress(_ input: UnsafeRawBufferPointer) throws(CompressionError) -> [UInt8] {
+    /// zlib's own default (level 6), what Kafka's gzip level -1 means.
+    static let defaultLevel: Int32 = Z_DEFAULT_COMPRESSION
+
+    /// `level` is zlib's: 0...9, or -1 for the default; anything else makes deflateInit2 fail, which is
+    /// reported as an error rather than trusted.
+    static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = defaultLevel) throws(CompressionError) -> [UInt8] {
         var stream = z_stream()
         // windowBits 15 + 16 selects the gzip wrapper.
-        let initStatus = deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        let initStatus = deflateInit2_(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard initStatus == Z_OK else {
             throw CompressionError(codec: .gzip, reason: .resourceFailure("deflateInit2 returned \(initStatus)"))
         }

@@ -3,10 +3,16 @@ import CLZ4
 /// The LZ4 frame format, which Kafka uses for lz4 batches with magic 1 and 2 (the Java client writes
 /// 64 KiB independent blocks; any valid frame decodes).
 enum LZ4Frame {
-    static func compress(_ input: UnsafeRawBufferPointer) throws(CompressionError) -> [UInt8] {
+    /// 0: the fast (non-HC) compressor, the frame library's default.
+    static let defaultLevel: Int32 = 0
+
+    /// `level` is LZ4F's compressionLevel: up to 2 the fast compressor, 3 and above the high-compression one
+    /// (the library treats levels above its maximum as the maximum, and negative ones as acceleration).
+    static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = defaultLevel) throws(CompressionError) -> [UInt8] {
         var preferences = LZ4F_preferences_t()
         preferences.frameInfo.blockSizeID = LZ4F_max64KB
         preferences.frameInfo.blockMode = LZ4F_blockIndependent
+        preferences.compressionLevel = level
         let bound = LZ4F_compressFrameBound(input.count, &preferences)
         var output = [UInt8](repeating: 0, count: bound)
         let written = output.withUnsafeMutableBytes { outputBytes in

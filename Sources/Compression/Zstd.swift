@@ -2,9 +2,11 @@ import CZstd
 
 /// Zstandard. Decompression streams, because producers do not always record the content size in the frame.
 enum Zstd {
-    static let level: Int32 = 3
+    /// Kafka's default `compression.zstd.level`, and ZSTD_CLEVEL_DEFAULT.
+    static let defaultLevel: Int32 = 3
 
-    static func compress(_ input: UnsafeRawBufferPointer) throws(CompressionError) -> [UInt8] {
+    /// `level` is zstd's: negative levels trade ratio for speed; the library clamps values outside its range.
+    static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = defaultLevel) throws(CompressionError) -> [UInt8] {
         let bound = ZSTD_compressBound(input.count)
         var output = [UInt8](repeating: 0, count: bound)
         let written = output.withUnsafeMutableBytes { outputBytes in

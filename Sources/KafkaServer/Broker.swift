@@ -31,6 +31,9 @@ public struct BrokerConfiguration: Sendable {
     public var retentionCheckIntervalMilliseconds: Int64 = 300_000
     /// `producer.id.expiration.ms`: producer state of producers silent this long is dropped.
     public var producerIdExpirationMilliseconds: Int64 = 86_400_000
+    /// The dynamic broker configs (AlterConfigs on the BROKER resource): defaults for topics without their own
+    /// value, over `logDefaults`. In memory only unless the server loads them from its data directory.
+    public var dynamicConfigs = DynamicBrokerConfigs()
 
     public init() {}
 }
@@ -45,24 +48,17 @@ public final class Broker: Sendable {
     public let threadPool: NIOThreadPool
     public let logger: Logger
     public let producerIds: ProducerIdManager
-    /// Consumer groups and committed offsets; created with the broker, started by `start`.
-    /// `nonisolated(unsafe)`: assigned exactly once, in `init`, before the broker is shared.
-    public nonisolated(unsafe) private(set) var groupCoordinator: GroupCoordinator! = nil
     /// Serialises topic creation and deletion so that a name is created (with its logs) once.
     private let topicChanges = NIOLock()
     private let producerStates = NIOLockedValueBox<[TopicPartition: ProducerStateManager]>([:])
 
-    public init(
-        configuration: BrokerConfiguration, topics: TopicRegistry, logs: LogManager, threadPool: NIOThreadPool,
-        coordinatorEventLoop: any EventLoop, groupSettings: GroupCoordinator.Settings = .init(), logger: Logger
-    ) {
+    public init(configuration: BrokerConfiguration, topics: TopicRegistry, logs: LogManager, threadPool: NIOThreadPool, logger: Logger) {
         self.configuration = configuration
         self.topics = topics
         self.logs = logs
         self.threadPool = threadPool
         self.logger = logger
         self.producerIds = ProducerIdManager(dataDirectory: configuration.dataDirectory)
-        self.groupCoordinator = GroupCoordinator(broker: self, eventLoop: coordinatorEventLoop, settings: groupSettings, logger: logger)
     }
 
     /// Loads the registry, makes it agree with the partition directories on disk (adopting what it lacks,
@@ -85,7 +81,6 @@ public final class Broker: Sendable {
         for (partition, _, _) in wanted {
             if let log = logs.log(for: partition) { try attachProducerState(to: log) }
         }
-        try await groupCoordinator.start()
         return reports
     }
 
@@ -153,7 +148,6 @@ public final class Broker: Sendable {
 
     /// Flushes and closes every log, then snapshots the producer states at the logs' ends.
     public func shutdown() async {
-        await groupCoordinator.stop()
         let logsByPartition = Dictionary(uniqueKeysWithValues: logs.allLogs.map { ($0.topicPartition, $0) })
         logs.shutdown()
         for (partition, manager) in producerStates.withLockedValue({ Array($0) }) {
@@ -166,18 +160,45 @@ public final class Broker: Sendable {
         }
     }
 
+    /// The log settings of `topic`: its own configs over the dynamic broker defaults over the static ones.
     public func logConfig(for topic: TopicMetadata) -> LogConfig {
-        TopicConfigs.logConfig(overrides: topic.configs, defaults: configuration.logDefaults)
+        let overrides = configuration.dynamicConfigs.values.topicDefaults.merging(topic.configs) { _, topicValue in topicValue }
+        return TopicConfigs.logConfig(overrides: overrides, defaults: configuration.logDefaults)
     }
 
-    /// How produced batches for `topic` are checked and shaped (its configs over the broker defaults).
+    /// How produced batches for `topic` are checked and shaped, from the log's current settings (its configs
+    /// over the broker defaults): keys on compacted topics, the timestamp window of CreateTime topics, the
+    /// codec batches are stored with (recompression, as Kafka's LogValidator does) and the batch size bound.
     public func validationRules(for topic: TopicMetadata, log: any PartitionLog) -> ProduceValidationRules {
         let config = log.currentConfig
         var rules = ProduceValidationRules()
         rules.requireKeys = config.cleanupPolicy.compacts
         rules.logAppendTime = config.logAppendTime
         rules.maximumBatchBytes = config.maxMessageBytes
+        let bounds = TopicConfigs.timestampBounds(of: config)
+        rules.timestampBeforeMaxMilliseconds = bounds.beforeMilliseconds
+        rules.timestampAfterMaxMilliseconds = bounds.afterMilliseconds
+        switch config.compression {
+        case .producer: rules.compression = nil
+        case .uncompressed: rules.compression = .some(.none)  // the codec "none", not "keep the producer's"
+        case .gzip(let level): (rules.compression, rules.compressionLevel) = (.gzip, level)
+        case .snappy: rules.compression = .snappy
+        case .lz4(let level): (rules.compression, rules.compressionLevel) = (.lz4, level)
+        case .zstd(let level): (rules.compression, rules.compressionLevel) = (.zstd, level)
+        }
         return rules
+    }
+
+    /// Gives every open log the settings its topic now has, after the dynamic broker defaults changed (Kafka's
+    /// DynamicLogConfig.updateLogsConfig: topics without their own value follow the new default at once).
+    /// Call under `configuration.dynamicConfigs.withChangeLock`.
+    public func applyDynamicLogDefaults() {
+        for topic in topics.allTopics {
+            let config = logConfig(for: topic)
+            for partition in 0..<topic.partitionCount {
+                log(topic: topic.name, partition: partition)?.update(config: config)
+            }
+        }
     }
 
     public func log(topic: String, partition: Int32) -> (any PartitionLog)? {
@@ -267,10 +288,6 @@ public final class Broker: Sendable {
                 restore()
                 throw error
             }
-            // Committed offsets of the topic go with it (tombstones in __consumer_offsets).
-            groupCoordinator.removeOffsets(ofTopic: name).whenFailure { error in
-                self.logger.error("removing the offsets of a deleted topic failed", metadata: ["topic": "\(name)", "error": "\(error)"])
-            }
             for (partition, path) in retired {
                 _ = producerStates.withLockedValue { $0.removeValue(forKey: partition) }
                 do {
@@ -335,5 +352,31 @@ public final class Broker: Sendable {
     /// Runs blocking work on the I/O thread pool and delivers its result on `eventLoop`.
     public func blocking<Value: Sendable>(on eventLoop: any EventLoop, _ body: @escaping @Sendable () throws -> Value) -> EventLoopFuture<Value> {
         threadPool.runIfActive(eventLoop: eventLoop, body)
+    }
+}
+
+extension Broker: GroupCoordinatorStorage {
+    public func offsetsTopicLogs(creatingWith partitions: Int32?, configs: [String: String]) throws -> [any PartitionLog]? {
+        let name = OffsetsTopicRecord.topicName
+        if topics.topic(named: name) == nil {
+            guard let partitions else { return nil }
+            do throws(TopicError) {
+                try createTopic(name: name, partitions: partitions, configs: configs)
+            } catch {
+                // Created concurrently is fine; anything else fails the caller.
+                if case .alreadyExists = error {} else { throw error }
+            }
+        } else {
+            try ensureConfigs(ofInternalTopic: name, configs.filter { $0.key == "cleanup.policy" })
+        }
+        guard let topic = topics.topic(named: name) else { return nil }
+        return try (0..<topic.partitionCount).map { index in
+            guard let log = log(topic: name, partition: index) else { throw PartitionNotFound() }
+            return log
+        }
+    }
+
+    public func hasPartition(_ partition: TopicPartition) -> Bool {
+        log(topic: partition.topic, partition: partition.partition) != nil
     }
 }

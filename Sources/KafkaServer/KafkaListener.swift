@@ -7,6 +7,7 @@ import NIOPosix
 /// connection handler.
 public final class KafkaListener: Sendable {
     let broker: Broker
+    let coordinator: GroupCoordinator
     let group: any EventLoopGroup
     let logger: Logger
     private let state = NIOLockedValueBox<State>(State())
@@ -16,19 +17,25 @@ public final class KafkaListener: Sendable {
         var connections: [ObjectIdentifier: any Channel] = [:]
     }
 
-    public init(broker: Broker, group: any EventLoopGroup, logger: Logger) {
+    public init(broker: Broker, coordinator: GroupCoordinator, group: any EventLoopGroup, logger: Logger) {
         self.broker = broker
+        self.coordinator = coordinator
         self.group = group
         self.logger = logger
     }
 
-    /// Binds and starts accepting. Returns the bound address (useful with port 0).
-    public func start(host: String, port: Int) async throws -> SocketAddress {
+    /// Binds and starts accepting. Returns the bound address (useful with port 0). `serverChannelSetup` adds
+    /// handlers to the listening channel (the server's descriptor gate), on its event loop.
+    public func start(host: String, port: Int, serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil) async throws -> SocketAddress {
         let broker = self.broker
+        let coordinator = self.coordinator
         let logger = self.logger
         let configuration = broker.configuration
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try serverChannelSetup?(channel) }
+            }
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -39,7 +46,7 @@ public final class KafkaListener: Sendable {
                     let idle = IdleStateHandler(readTimeout: .milliseconds(configuration.connectionsMaxIdleMilliseconds))
                     try channel.pipeline.syncOperations.addHandler(idle)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maximumFrameBytes: configuration.maxRequestBytes)))
-                    try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(broker: broker, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(broker: broker, coordinator: coordinator, logger: logger))
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()

@@ -33,6 +33,10 @@ public enum TributaryServer {
     }
 
     static func serve(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger) async throws {
+        let descriptors = DescriptorBudget(limit: DescriptorBudget.raiseLimit(logger: logger), logger: logger)
+        logger.info("descriptor budget", metadata: [
+            "limit": "\(descriptors.limit)", "reserve": "\(descriptors.reserve)", "kafkaShare": "\(descriptors.kafkaShare)",
+        ])
         let clusterId = try ClusterIdentity.load(dataDirectory: configuration.dataDirectory, nodeId: configuration.nodeId, logger: logger)
         let logs = LogManager(dataDirectory: configuration.dataDirectory, threadPool: threadPool, logger: logger)
         let topics = TopicRegistry(dataDirectory: configuration.dataDirectory, logger: logger)
@@ -48,12 +52,26 @@ public enum TributaryServer {
         brokerConfiguration.connectionsMaxIdleMilliseconds = configuration.connectionsMaxIdleMilliseconds
         brokerConfiguration.logDefaults = configuration.logDefaults
         brokerConfiguration.retentionCheckIntervalMilliseconds = configuration.retentionCheckIntervalMilliseconds
-        let broker = Broker(configuration: brokerConfiguration, topics: topics, logs: logs, threadPool: threadPool,
-                            coordinatorEventLoop: group.next(), groupSettings: configuration.groupSettings, logger: logger)
+        // Dynamic broker configs (AlterConfigs on the broker) persist in the data directory; load them before
+        // the logs open so that topics start with the defaults in force.
+        brokerConfiguration.dynamicConfigs = try DynamicBrokerConfigs.load(dataDirectory: configuration.dataDirectory, logger: logger)
+        let broker = Broker(configuration: brokerConfiguration, topics: topics, logs: logs, threadPool: threadPool, logger: logger)
+        let coordinator = GroupCoordinator(storage: broker, eventLoop: group.next(), settings: configuration.groupSettings, logger: logger)
+        /// Groups stop before the logs they write to close.
+        func shutdown() async {
+            await coordinator.stop()
+            await broker.shutdown()
+        }
 
         logger.info("starting tributary", metadata: configuration.summary)
         let startedAt = ContinuousClock.now
         let reports = try await broker.start()
+        do {
+            try await coordinator.start()
+        } catch {
+            await broker.shutdown()
+            throw error
+        }
         for report in reports {
             var metadata: Logger.Metadata = [
                 "partition": "\(report.topicPartition)", "segmentsChecked": "\(report.segments.count)",
@@ -69,16 +87,16 @@ public enum TributaryServer {
             "milliseconds": "\((ContinuousClock.now - startedAt).milliseconds)",
         ])
 
-        let listener = KafkaListener(broker: broker, group: group, logger: logger)
-        let kafka = KafkaService(listener: listener, address: configuration.kafkaListen)
+        let listener = KafkaListener(broker: broker, coordinator: coordinator, group: group, logger: logger)
+        let kafka = KafkaService(listener: listener, address: configuration.kafkaListen, descriptors: descriptors)
         let maintenance = MaintenanceService(broker: broker, configuration: configuration, logger: logger)
         var serviceList: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: kafka), .init(service: maintenance)]
         if configuration.mqttListen != nil || configuration.mqttWebSocketListen != nil {
             let mqtt: MQTTService
             do {
-                mqtt = try await MQTTService.prepare(configuration: configuration, broker: broker, group: group, logger: logger)
+                mqtt = try await MQTTService.prepare(configuration: configuration, broker: broker, group: group, descriptors: descriptors, logger: logger)
             } catch {
-                await broker.shutdown()
+                await shutdown()
                 throw error
             }
             serviceList.append(.init(service: mqtt))
@@ -95,10 +113,10 @@ public enum TributaryServer {
         } catch {
             logger.error("a service failed; shutting down", metadata: ["error": "\(error)"])
             await listener.stop()
-            await broker.shutdown()
+            await shutdown()
             throw error
         }
-        await broker.shutdown()
+        await shutdown()
         logger.info("tributary stopped")
     }
 }
@@ -114,9 +132,11 @@ extension Duration {
 struct KafkaService: Service {
     let listener: KafkaListener
     let address: HostPort
+    let descriptors: DescriptorBudget
 
     func run() async throws {
-        _ = try await listener.start(host: address.host, port: address.port)
+        let descriptors = self.descriptors
+        _ = try await listener.start(host: address.host, port: address.port) { try descriptors.installGate(on: $0, for: .kafka) }
         // Serve until the service group asks to stop, then close the listener and its connections.
         try? await gracefulShutdown()
         await listener.stop()
@@ -132,9 +152,10 @@ struct MQTTService: Service {
     let downlinks: DownlinkService
     let configuration: ServerConfiguration
     let group: any EventLoopGroup
+    let descriptors: DescriptorBudget
     let logger: Logger
 
-    static func prepare(configuration: ServerConfiguration, broker: Broker, group: any EventLoopGroup, logger: Logger) async throws -> MQTTService {
+    static func prepare(configuration: ServerConfiguration, broker: Broker, group: any EventLoopGroup, descriptors: DescriptorBudget, logger: Logger) async throws -> MQTTService {
         let routes: RouteTable
         do {
             routes = try RouteTable(configuration.routes)
@@ -155,6 +176,13 @@ struct MQTTService: Service {
         }
         var mqttConfiguration = configuration.mqtt
         mqttConfiguration.serverVersion = "tributary \(TributaryServer.version)"
+        if mqttConfiguration.maximumConnections > descriptors.mqttConnectionCeiling {
+            // The descriptor limit decides how many devices can be connected; beyond it they are refused at accept.
+            logger.info("mqtt connections limited by the descriptor limit", metadata: [
+                "configured": "\(mqttConfiguration.maximumConnections)", "limit": "\(descriptors.mqttConnectionCeiling)", "descriptors": "\(descriptors.limit)",
+            ])
+            mqttConfiguration.maximumConnections = descriptors.mqttConnectionCeiling
+        }
         // The broker emits the events the topic wants and those rules read; the topic keeps its own list.
         mqttConfiguration.enabledEvents = configuration.mqtt.enabledEvents.union(rules.eventNames)
         let core = MQTTBrokerCore(
@@ -165,18 +193,24 @@ struct MQTTService: Service {
         try await core.start()
         let downlinks = DownlinkService(provider: provider, core: core, logger: logger, clock: clock)
         try await downlinks.loadPositions()
-        return MQTTService(core: core, rules: rules, downlinks: downlinks, configuration: configuration, group: group, logger: logger)
+        return MQTTService(core: core, rules: rules, downlinks: downlinks, configuration: configuration, group: group, descriptors: descriptors, logger: logger)
     }
 
     func run() async throws {
         var channels: [any Channel] = []
         do {
             if let address = configuration.mqttListen {
-                channels.append(try await MQTTListener.bindTCP(host: address.host, port: address.port, group: group, core: core))
+                let descriptors = self.descriptors
+                channels.append(try await MQTTListener.bindTCP(host: address.host, port: address.port, group: group, core: core) {
+                    try descriptors.installGate(on: $0, for: .mqtt)
+                })
                 logger.info("mqtt listening", metadata: ["address": "\(address)"])
             }
             if let address = configuration.mqttWebSocketListen {
-                channels.append(try await MQTTListener.bindWebSocket(host: address.host, port: address.port, group: group, core: core))
+                let descriptors = self.descriptors
+                channels.append(try await MQTTListener.bindWebSocket(host: address.host, port: address.port, group: group, core: core) {
+                    try descriptors.installGate(on: $0, for: .mqtt)
+                })
                 logger.info("mqtt over websocket listening", metadata: ["address": "\(address)", "path": "/mqtt"])
             }
         } catch {

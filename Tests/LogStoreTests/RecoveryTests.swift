@@ -171,3 +171,35 @@ func batchWithoutMaxTimestamp(_ values: [String]) throws -> RecordBatch {
         }
     }
 }
+
+/// The append queue's bound: past it the caller is told to wait, and told again when there is room.
+@Suite struct AppendBackPressureTests {
+    @Test func aFullAppendQueueAsksCallersToWaitAndSaysWhenThereIsRoom() async throws {
+        let fixture = try LogFixture()
+        let log = try fixture.manager.openLog(TopicPartition(topic: "crowded", partition: 0), config: LogConfig()).log
+        let big = try batch([String(repeating: "x", count: 900_000)])
+        let room = LockedFlag()
+        let completed = LockedCounter()
+        var admissions: [AppendAdmission] = []
+        // The writer is held (as by a snapshot of the producer state): at most one pass of appends leaves the
+        // queue, the rest (about 50 MiB) stays in it.
+        log.withAppendsHeld { _, _ in
+            for _ in 0..<60 { admissions.append(log.append(big, durability: .written) { _ in completed.increment() }) }
+            log.whenAppendQueueHasRoom { room.set() }
+            #expect(!room.value)
+        }
+        #expect(admissions.first == .queued)
+        #expect(admissions.last == .queuedPastBound)
+        for _ in 0..<500 where completed.value < 60 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(room.value)
+        #expect(completed.value == 60)
+        #expect(log.offsets.logEndOffset == 60)
+    }
+}
+
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.withLock { count } }
+    func increment() { lock.withLock { count += 1 } }
+}

@@ -163,14 +163,26 @@ def varint(value):
     return bytes(out)
 
 
-def record_batch(values, key=b"k", producer_id=-1, producer_epoch=-1, base_sequence=-1, timestamp=1_700_000_000_000, corrupt_crc=False):
-    """An uncompressed v2 batch with one record per value."""
+def records_body(values, key=b"k"):
+    """The records of a v2 batch, one per value, uncompressed."""
     records = b""
     for index, value in enumerate(values):
         body = int8(0) + varint(0) + varint(index) + varint(len(key)) + key + varint(len(value)) + value + varint(0)
         records += varint(len(body)) + body
-    after_crc = (int16(0) + int32(len(values) - 1) + int64(timestamp) + int64(timestamp) + int64(producer_id)
-                 + int16(producer_epoch) + int32(base_sequence) + int32(len(values)) + records)
+    return records
+
+
+def record_batch(values, key=b"k", producer_id=-1, producer_epoch=-1, base_sequence=-1, timestamp=1_700_000_000_000, corrupt_crc=False):
+    """An uncompressed v2 batch with one record per value."""
+    return raw_batch(records_body(values, key), len(values), producer_id=producer_id, producer_epoch=producer_epoch,
+                     base_sequence=base_sequence, timestamp=timestamp, corrupt_crc=corrupt_crc)
+
+
+def raw_batch(body, count, codec=0, producer_id=-1, producer_epoch=-1, base_sequence=-1, timestamp=1_700_000_000_000, corrupt_crc=False):
+    """A v2 batch around `body` (records, already compressed with `codec` when it is not 0) that declares
+    `count` records; the CRC is correct unless `corrupt_crc`."""
+    after_crc = (int16(codec) + int32(count - 1) + int64(timestamp) + int64(timestamp) + int64(producer_id)
+                 + int16(producer_epoch) + int32(base_sequence) + int32(count) + body)
     crc = crc32c(after_crc) ^ (0xFFFFFFFF if corrupt_crc else 0)
     batch_length = 4 + 1 + 4 + len(after_crc)  # leader epoch, magic, crc, rest
     return int64(0) + int32(batch_length) + int32(0) + int8(2) + uint32(crc) + after_crc

@@ -2,6 +2,7 @@
 and the server keeps serving everyone else."""
 import socket
 import subprocess
+import time
 
 import kafka_wire as wire
 from test_kafka_storage import create_topic
@@ -114,6 +115,32 @@ def test_produce_with_a_bad_crc_gets_corrupt_message_and_writes_nothing(server):
     consumed = subprocess.run(["kcat", "-b", server.bootstrap, "-C", "-t", "crc", "-o", "beginning", "-e", "-q"],
                               capture_output=True, text=True, timeout=30)
     assert consumed.stdout.splitlines() == ["fine"]
+
+
+def test_compressed_batches_are_checked_and_a_gzip_bomb_is_refused(server):
+    """A gzip batch of random bytes and one that inflates to 200 MiB of zeros are refused (CORRUPT_MESSAGE,
+    MESSAGE_TOO_LARGE) without being stored, and the server keeps serving; a valid gzip batch is stored."""
+    import gzip
+    import os
+    create_topic(server.bootstrap, "gzipped")
+    connection = wire.Connection(server.bootstrap)
+    good = wire.raw_batch(gzip.compress(wire.records_body([b"zipped"])), 1, codec=1)
+    assert wire.parse_produce_v3(connection.call(0, 3, wire.produce_v3("gzipped", 0, good))) == [("gzipped", 0, 0, 0)]
+    garbage = wire.raw_batch(b"\x1f\x8b\x08\x00" + os.urandom(4096), 1, codec=1)
+    assert wire.parse_produce_v3(connection.call(0, 3, wire.produce_v3("gzipped", 0, garbage)))[0][2] == 2  # CORRUPT_MESSAGE
+    # 200 MiB of zeros compress to about 200 KiB.
+    bomb_body = gzip.compress(b"\x00" * (200 << 20), compresslevel=9)
+    bomb = wire.raw_batch(bomb_body, 1, codec=1)
+    started = time.monotonic()
+    assert wire.parse_produce_v3(connection.call(0, 3, wire.produce_v3("gzipped", 0, bomb)))[0][2] == 10  # MESSAGE_TOO_LARGE
+    assert time.monotonic() - started < 20
+    # A header that promises more records than the batch holds is refused too.
+    short = wire.raw_batch(wire.records_body([b"a", b"b"]), 3)
+    assert wire.parse_produce_v3(connection.call(0, 3, wire.produce_v3("gzipped", 0, short)))[0][2] == 2
+    consumed = subprocess.run(["kcat", "-b", server.bootstrap, "-C", "-t", "gzipped", "-o", "beginning", "-e", "-q"],
+                              capture_output=True, text=True, timeout=30)
+    assert consumed.stdout.splitlines() == ["zipped"]
+    still_serving(server)
 
 
 def test_produce_v2_and_legacy_message_sets_are_refused(server):

@@ -157,6 +157,19 @@ public final class TopicRegistry: @unchecked Sendable {
         return problems
     }
 
+    /// Adds a topic and persists the registry; on a failed write the registry is as before. Lock held.
+    private func insertLocked(_ topic: TopicMetadata) throws(TopicError) {
+        topicsByName[topic.name] = topic
+        namesById[topic.topicId] = topic.name
+        do throws(TopicError) {
+            try persistLocked()
+        } catch {
+            topicsByName[topic.name] = nil
+            namesById[topic.topicId] = nil
+            throw error
+        }
+    }
+
     /// Records a topic found on disk that the registry did not know, under the id its directories carry.
     /// No name or config checks beyond the name's validity: the data is already there.
     public func adopt(name: String, topicId: KafkaUUID, partitions: Int32) throws(TopicError) -> TopicMetadata {
@@ -166,15 +179,7 @@ public final class TopicRegistry: @unchecked Sendable {
             var id = topicId
             if namesById[id] != nil { id = KafkaUUID.random() }
             let topic = TopicMetadata(name: name, topicId: id, partitionCount: max(1, partitions), configs: [:])
-            topicsByName[name] = topic
-            namesById[id] = name
-            do throws(TopicError) {
-                try persistLocked()
-            } catch {
-                topicsByName[name] = nil
-                namesById[id] = nil
-                throw error
-            }
+            try insertLocked(topic)
             return topic
         }
     }
@@ -242,15 +247,7 @@ public final class TopicRegistry: @unchecked Sendable {
             while namesById[id] != nil { id = KafkaUUID.random() }
             let topic = TopicMetadata(name: name, topicId: id, partitionCount: partitions, configs: configs)
             if validateOnly { return topic }
-            topicsByName[name] = topic
-            namesById[id] = name
-            do throws(TopicError) {
-                try persistLocked()
-            } catch {
-                topicsByName[name] = nil
-                namesById[id] = nil
-                throw error
-            }
+            try insertLocked(topic)
             logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)", "topicId": "\(id)"])
             return topic
         }

@@ -15,6 +15,8 @@ public struct ProduceValidationRules: Sendable, Equatable {
     public var timestampAfterMaxMilliseconds: Int64 = .max
     /// The codec stored batches get (`compression.type`); nil keeps the producer's (`producer`).
     public var compression: CompressionCodec? = nil
+    /// The level recompression uses (`compression.gzip.level`, `.lz4.level`, `.zstd.level`); nil: the codec's default.
+    public var compressionLevel: Int32? = nil
     /// `max.message.bytes`, checked again after recompression.
     public var maximumBatchBytes = 1_048_588
     /// Bound on a batch's decompressed records: a decompression bomb is refused at this size.
@@ -127,7 +129,7 @@ extension RecordBatch {
         if !rules.logAppendTime { shaped.maxTimestamp = maximumTimestamp }
         var bytes: ByteBuffer
         do {
-            bytes = try Self.assemble(header: shaped, records: records, compression: codec)
+            bytes = try Self.assemble(header: shaped, records: records, compression: codec, level: rules.compressionLevel)
         } catch {
             throw .batch(.decompression(error))
         }
@@ -172,7 +174,7 @@ extension RecordBatch {
                     throw RecordBatchError.invalidRecord(index: index, reason: "timestamp delta \(timestampDelta) overflows the base timestamp \(header.baseTimestamp)")
                 }
                 summary.maximumTimestamp = max(summary.maximumTimestamp, timestamp)
-                if checkTimestamps, let problem = timestampProblem(timestamp, now: now, rules: rules) {
+                if checkTimestamps, let problem = timestampProblem(timestamp, index: index, now: now, rules: rules) {
                     summary.badTimestamps.append(.init(index: index, message: problem))
                 }
                 let keyLength = try record.readKafkaVarint(field: "Record.Key")
@@ -210,16 +212,12 @@ extension RecordBatch {
         return summary
     }
 
-    /// Kafka's window check for a CreateTime record (wrapping arithmetic as Java's, so the defaults of
-    /// Long.MAX_VALUE never trap).
-    static func timestampProblem(_ timestamp: Int64, now: Int64, rules: ProduceValidationRules) -> String? {
-        if timestamp < 0 { return "timestamp \(timestamp) is negative" }
-        if now &- timestamp > rules.timestampBeforeMaxMilliseconds {
-            return "timestamp \(timestamp) is more than message.timestamp.before.max.ms (\(rules.timestampBeforeMaxMilliseconds)) before the broker's time \(now)"
-        }
-        if timestamp &- now > rules.timestampAfterMaxMilliseconds {
-            return "timestamp \(timestamp) is more than message.timestamp.after.max.ms (\(rules.timestampAfterMaxMilliseconds)) after the broker's time \(now)"
-        }
-        return nil
+    /// Kafka's window check for a CreateTime record, with Kafka's message (wrapping arithmetic as Java's, so
+    /// the defaults of Long.MAX_VALUE never trap). -1 means "no timestamp" and is not checked.
+    static func timestampProblem(_ timestamp: Int64, index: Int, now: Int64, rules: ProduceValidationRules) -> String? {
+        guard timestamp != -1 else { return nil }
+        guard now &- timestamp > rules.timestampBeforeMaxMilliseconds || timestamp &- now > rules.timestampAfterMaxMilliseconds else { return nil }
+        return "Timestamp \(timestamp) of message with offset \(index) is out of range. The timestamp should be within "
+            + "[\(now &- rules.timestampBeforeMaxMilliseconds), \(now &+ rules.timestampAfterMaxMilliseconds)]"
     }
 }

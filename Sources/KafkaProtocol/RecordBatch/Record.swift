@@ -164,12 +164,12 @@ extension RecordBatch {
 
     /// Encodes `records`, compresses them with `compression`, and writes `header` (with its length,
     /// record count and CRC filled in) in front of them.
-    static func assemble(header: RecordBatchHeader, records: [Record], compression: CompressionCodec) throws(CompressionError) -> ByteBuffer {
+    static func assemble(header: RecordBatchHeader, records: [Record], compression: CompressionCodec, level: Int32? = nil) throws(CompressionError) -> ByteBuffer {
         var body = ByteBuffer()
         for record in records { record.encode(into: &body) }
         if compression != .none && !records.isEmpty {
             let compressed = try body.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) throws(CompressionError) -> [UInt8] in
-                try Compressor.compress(raw, codec: compression)
+                try Compressor.compress(raw, codec: compression, level: level)
             }
             body = ByteBuffer(bytes: compressed)
         }

@@ -6,7 +6,7 @@ import NIOCore
 /// (nil for a Produce with acks=0, which gets none).
 struct StartedRequest {
     var ready: EventLoopFuture<Void>
-    var response: EventLoopFuture<ByteBuffer>?
+    var response: EventLoopFuture<OutboundResponse>?
 }
 
 enum DispatchOutcome {
@@ -19,23 +19,23 @@ enum DispatchOutcome {
 struct RequestContext {
     var header: RequestHeader
     var broker: Broker
+    var coordinator: GroupCoordinator
     var eventLoop: any EventLoop
     var logger: Logger
     /// The client's address as Kafka reports it in group descriptions, e.g. "/127.0.0.1".
     var clientHost: String
 
-    var coordinator: GroupCoordinator { broker.groupCoordinator }
 
     var version: Int16 { header.requestApiVersion }
 
     /// Encodes a response future into the frame to write.
-    func encode<Response: KafkaResponseMessage>(_ response: EventLoopFuture<Response>) -> EventLoopFuture<ByteBuffer> {
+    func encode<Response: KafkaResponseMessage>(_ response: EventLoopFuture<Response>) -> EventLoopFuture<OutboundResponse> {
         let correlationId = header.correlationId
         let version = self.version
         return response.flatMapThrowing { body in
             var buffer = ByteBuffer()
             try KafkaResponseFrame.encode(body, correlationId: correlationId, version: version, into: &buffer)
-            return buffer
+            return OutboundResponse(buffer)
         }
     }
 
@@ -90,7 +90,7 @@ enum ApiDispatcher {
 
     static let supportedByKey: [KafkaApiKey: ClosedRange<Int16>] = Dictionary(uniqueKeysWithValues: supportedVersions)
 
-    static func start(frame: ByteBuffer, broker: Broker, eventLoop: any EventLoop, clientHost: String, logger: Logger) -> DispatchOutcome {
+    static func start(frame: ByteBuffer, broker: Broker, coordinator: GroupCoordinator, eventLoop: any EventLoop, clientHost: String, logger: Logger) -> DispatchOutcome {
         var frame = frame
         let header: RequestHeader
         do {
@@ -105,7 +105,7 @@ enum ApiDispatcher {
             return .close("request for api key \(header.requestApiKey) (\(name)) version \(header.requestApiVersion), which this broker does not implement")
         }
         logger[metadataKey: "api"] = "\(apiKey.name)v\(header.requestApiVersion)"
-        let context = RequestContext(header: header, broker: broker, eventLoop: eventLoop, logger: logger, clientHost: clientHost)
+        let context = RequestContext(header: header, broker: broker, coordinator: coordinator, eventLoop: eventLoop, logger: logger, clientHost: clientHost)
         guard versions.contains(header.requestApiVersion) else {
             if apiKey == .apiVersions {
                 // KIP-511: answer with the full key list in a v0 body so that the client can pick a version.

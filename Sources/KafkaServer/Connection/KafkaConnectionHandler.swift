@@ -1,4 +1,8 @@
 import DequeModule
+#if canImport(Glibc)
+import Glibc
+#endif
+import LogStore
 import KafkaProtocol
 import Logging
 import NIOCore
@@ -11,9 +15,10 @@ import NIOCore
 final class KafkaConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+    typealias OutboundOut = IOData
 
     private let broker: Broker
+    private let coordinator: GroupCoordinator
     private var logger: Logger
     private var waitingFrames: Deque<ByteBuffer> = []
     private var startingRequest = false
@@ -24,8 +29,9 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var closing = false
     private var clientHost = ""
 
-    init(broker: Broker, logger: Logger) {
+    init(broker: Broker, coordinator: GroupCoordinator, logger: Logger) {
         self.broker = broker
+        self.coordinator = coordinator
         self.logger = logger
     }
 
@@ -99,10 +105,34 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    /// Writes a response: its bytes, and the file ranges of a Fetch through sendfile(2) on a descriptor of
+    /// their own (duplicated, so retention deleting the segment meanwhile does not matter; closed once written).
+    private func write(_ outbound: OutboundResponse, context: ChannelHandlerContext) {
+        for part in outbound.parts {
+            switch part {
+            case .bytes(let bytes):
+                context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: nil)
+            case .file(let file, let range):
+                let descriptor = dup(file.descriptor)
+                guard descriptor >= 0 else {
+                    // Out of descriptors: this response cannot be completed; the connection goes (the client retries).
+                    logger.error("cannot send stored records: dup failed; closing the connection", metadata: ["errno": "\(errno)"])
+                    close(context: context)
+                    return
+                }
+                let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                promise.futureResult.whenComplete { _ in try? handle.close() }
+                context.write(wrapOutboundOut(.fileRegion(FileRegion(fileHandle: handle, readerIndex: range.lowerBound, endIndex: range.upperBound))), promise: promise)
+            }
+        }
+        context.flush()
+    }
+
     private func startNextRequest(context: ChannelHandlerContext) {
         guard !startingRequest, !closing, let frame = waitingFrames.popFirst() else { return }
         startingRequest = true
-        let outcome = ApiDispatcher.start(frame: frame, broker: broker, eventLoop: context.eventLoop, clientHost: clientHost, logger: logger)
+        let outcome = ApiDispatcher.start(frame: frame, broker: broker, coordinator: coordinator, eventLoop: context.eventLoop, clientHost: clientHost, logger: logger)
         switch outcome {
         case .close(let reason):
             logger.warning("closing connection: \(reason)")
@@ -115,11 +145,11 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
                 let previous = lastWrite ?? context.eventLoop.makeSucceededVoidFuture()
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 let eventLoop = context.eventLoop
-                lastWrite = previous.flatMap { response.hop(to: eventLoop) }.map { buffer in
+                lastWrite = previous.flatMap { response.hop(to: eventLoop) }.map { outbound in
                     let (handler, context) = loopBound.value
                     handler.outstandingResponses -= 1
                     if !handler.closing {
-                        context.writeAndFlush(handler.wrapOutboundOut(buffer), promise: nil)
+                        handler.write(outbound, context: context)
                     }
                     handler.resumeReadingIfPossible(context: context)
                 }.flatMapErrorThrowing { error in

@@ -10,6 +10,9 @@ public import NIOCore
 /// `__consumer_offsets` topic (Kafka's formats); a commit is acknowledged once its record is durable, and
 /// everything is rebuilt from that topic at start.
 ///
+/// The coordinator sees storage only through `GroupCoordinatorStorage` (the broker implements it): it does
+/// not hold the broker, and the broker does not hold it.
+///
 /// Sendable: every mutable property is touched only on `eventLoop` (methods hop there first).
 public final class GroupCoordinator: @unchecked Sendable {
     public struct Settings: Sendable {
@@ -23,8 +26,7 @@ public final class GroupCoordinator: @unchecked Sendable {
         public init() {}
     }
 
-    /// The broker owns the coordinator.
-    unowned let broker: Broker
+    let storage: any GroupCoordinatorStorage
     let eventLoop: any EventLoop
     let settings: Settings
     let logger: Logger
@@ -37,8 +39,8 @@ public final class GroupCoordinator: @unchecked Sendable {
     private var lastRetentionCheck: Int64 = 0
     private var offsetLogs: [any PartitionLog]? = nil
 
-    public init(broker: Broker, eventLoop: any EventLoop, settings: Settings, logger: Logger) {
-        self.broker = broker
+    public init(storage: any GroupCoordinatorStorage, eventLoop: any EventLoop, settings: Settings, logger: Logger) {
+        self.storage = storage
         self.eventLoop = eventLoop
         self.settings = settings
         self.logger = logger
@@ -50,14 +52,9 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     /// Reads `__consumer_offsets` (if it exists) and restores offsets and groups, then starts the timer.
     public func start() async throws {
-        let broker = self.broker
-        let topic = OffsetsTopicRecord.topicName
         var records: [OffsetsTopicRecord] = []
-        if let metadata = try broker.ensureConfigs(ofInternalTopic: topic, ["cleanup.policy": "compact"]) {
-            for partition in 0..<metadata.partitionCount {
-                guard let log = broker.log(topic: topic, partition: partition) else { continue }
-                records += try await readRecords(log)
-            }
+        if let logs = try storage.offsetsTopicLogs(creatingWith: nil, configs: Self.offsetsTopicConfigs) {
+            for log in logs { records += try await readRecords(log) }
         }
         let loaded = records
         try await eventLoop.submit {
@@ -171,32 +168,23 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     /// The log of the `__consumer_offsets` partition that holds `groupId`, creating the topic on first use.
     private func offsetsLog(for groupId: String) -> EventLoopFuture<any PartitionLog> {
-        let partition = OffsetsTopicRecord.partition(for: groupId, partitionCount: settings.offsetsTopicPartitions)
-        if let logs = offsetLogs, Int(partition) < logs.count {
-            return eventLoop.makeSucceededFuture(logs[Int(partition)])
+        // Placed by the topic's real partition count (a topic adopted from disk may have another than the setting).
+        func place(_ logs: [any PartitionLog]) -> any PartitionLog {
+            logs[Int(OffsetsTopicRecord.partition(for: groupId, partitionCount: Int32(logs.count)))]
         }
-        let broker = self.broker
+        if let logs = offsetLogs {
+            return eventLoop.makeSucceededFuture(place(logs))
+        }
+        let storage = self.storage
         let count = settings.offsetsTopicPartitions
-        return broker.blocking(on: eventLoop) { () -> [any PartitionLog] in
-            let name = OffsetsTopicRecord.topicName
-            if broker.topics.topic(named: name) == nil {
-                do throws(TopicError) {
-                    try broker.createTopic(name: name, partitions: count, configs: Self.offsetsTopicConfigs)
-                } catch {
-                    // Created concurrently is fine; anything else fails the request.
-                    if case .alreadyExists = error {} else { throw error }
-                }
-            } else {
-                try broker.ensureConfigs(ofInternalTopic: name, ["cleanup.policy": "compact"])
+        return storage.threadPool.runIfActive(eventLoop: eventLoop) { () -> [any PartitionLog] in
+            guard let logs = try storage.offsetsTopicLogs(creatingWith: count, configs: Self.offsetsTopicConfigs), !logs.isEmpty else {
+                throw PartitionNotFound()
             }
-            guard let topic = broker.topics.topic(named: name) else { throw PartitionNotFound() }
-            return try (0..<topic.partitionCount).map { index in
-                guard let log = broker.log(topic: name, partition: index) else { throw PartitionNotFound() }
-                return log
-            }
+            return logs
         }.map { logs in
             self.offsetLogs = logs
-            return logs[Int(partition) % logs.count]
+            return place(logs)
         }
     }
 
@@ -356,7 +344,7 @@ public final class GroupCoordinator: @unchecked Sendable {
             for (partition, committed) in request.offsets {
                 if committed.metadata.utf8.count > self.settings.offsetMetadataMaxBytes {
                     codes[partition] = .offsetMetadataTooLarge
-                } else if self.broker.log(topic: partition.topic, partition: partition.partition) == nil {
+                } else if !self.storage.hasPartition(partition) {
                     codes[partition] = .unknownTopicOrPartition
                 } else {
                     accepted[partition] = committed

@@ -1,9 +1,21 @@
 // AlterConfigs (key 33), versions 0-2.
 //
-// Behavior: replaces a topic's whole set of configs with the ones given (configs left out return to their
-// defaults), after validating them all (INVALID_CONFIG names the bad one). ValidateOnly checks only.
-// Internal topics' configs belong to the server: INVALID_REQUEST.
-// Broker settings are static: altering them gets INVALID_REQUEST. Other resource types: INVALID_REQUEST.
+// Behavior: replaces the whole set of configs of a resource with the ones given (configs left out return to
+// their defaults); ValidateOnly checks only. Request shape first, as Kafka's broker does: a resource named
+// twice gets INVALID_REQUEST ("Each resource must appear at most once."), a key named twice or a null value
+// INVALID_REQUEST ("Error due to duplicate config keys", "Null value not supported for : a, b").
+// Topics (type 2): a missing topic gets UNKNOWN_TOPIC_OR_PARTITION ("The topic 'x' does not exist.") before
+// its configs are looked at; internal topics' configs belong to the server (INVALID_REQUEST); then Kafka's
+// validation of every topic config of 3.9/4.x (INVALID_CONFIG "Unknown topic config name: x", "Invalid value
+// v for configuration n: ...", min/max compaction lag conflict, remote.storage.enable=true refused).
+// Brokers (type 4): the dynamic broker configs, as Kafka's DynamicBrokerConfig: the resource name is this
+// broker's id (its own values) or empty (the cluster default); any other name INVALID_REQUEST ("Node id must
+// be an integer, but it is: x", "Unexpected broker id, expected 0, but received 3"). Read-only configs get
+// INVALID_REQUEST "Cannot update these configs dynamically: Set(a, b)"; bad values INVALID_REQUEST with
+// Kafka's value message; names Kafka does not define are stored as custom configs. Accepted values are stored
+// in the data directory, survive restarts and at once become the defaults of topics without their own value.
+// Listener, TLS and SASL configs (per-broker in Kafka) are read-only here: this broker has none to reconfigure.
+// Other resource types: INVALID_REQUEST.
 // Version notes: v2 flexible.
 
 import Coordinator
@@ -15,42 +27,37 @@ enum AlterConfigsHandler {
         let broker = context.broker
         let response = broker.blocking(on: context.eventLoop) { () -> AlterConfigsResponse in
             var response = AlterConfigsResponse(throttleTimeMs: 0, responses: [])
-            for resource in request.resources {
+            let repeated = ConfigChanges.repeatedResources(request.resources.map { ($0.resourceType, $0.resourceName) })
+            for (index, resource) in request.resources.enumerated() {
                 var result = AlterConfigsResponse.AlterConfigsResourceResponse(errorCode: 0, errorMessage: nil, resourceType: resource.resourceType, resourceName: resource.resourceName)
-                switch resource.resourceType {
-                case DescribeConfigsHandler.topicResource:
-                    if broker.topics.topic(named: resource.resourceName)?.isInternal == true {
-                        result.errorCode = KafkaErrorCode.invalidRequest.rawValue
-                        result.errorMessage = "The configs of internal topic \(resource.resourceName) belong to the server."
-                        break
-                    }
-                    var configs: [String: String] = [:]
-                    var nullName: String? = nil
-                    for config in resource.configs {
-                        if let value = config.value { configs[config.name] = value } else { nullName = config.name }
-                    }
-                    if let nullName {
-                        result.errorCode = KafkaErrorCode.invalidRequest.rawValue
-                        result.errorMessage = "Null value not supported for: \(nullName)"
-                        break
-                    }
-                    do throws(TopicError) {
-                        _ = try broker.setTopicConfigs(name: resource.resourceName, configs: configs, validateOnly: request.validateOnly)
-                    } catch {
-                        result.errorCode = error.errorCode.rawValue
-                        result.errorMessage = error.description
-                    }
-                case DescribeConfigsHandler.brokerResource:
-                    result.errorCode = KafkaErrorCode.invalidRequest.rawValue
-                    result.errorMessage = "Cannot update these configs dynamically: broker settings are set at start-up (flags, environment or the config file)."
-                default:
-                    result.errorCode = KafkaErrorCode.invalidRequest.rawValue
-                    result.errorMessage = "Resource type \(resource.resourceType) is not supported."
+                let failure = outcome(of: resource, repeated: repeated.contains(index), validateOnly: request.validateOnly, broker: broker)
+                if let failure {
+                    result.errorCode = failure.code.rawValue
+                    result.errorMessage = failure.message
                 }
                 response.responses.append(result)
             }
             return response
         }
         return context.serial(response)
+    }
+
+    static func outcome(of resource: AlterConfigsRequest.AlterConfigsResource, repeated: Bool, validateOnly: Bool, broker: Broker) -> ConfigChangeFailure? {
+        if repeated { return ConfigChanges.repeatedResourceFailure }
+        if let problem = ConfigChanges.shapeProblem(names: resource.configs.map(\.name), nullNames: resource.configs.filter { $0.value == nil }.map(\.name)) {
+            return problem
+        }
+        var configs: [String: String] = [:]
+        for config in resource.configs {
+            if let value = config.value { configs[config.name] = value }
+        }
+        switch resource.resourceType {
+        case DescribeConfigsHandler.topicResource:
+            return ConfigChanges.alterTopic(broker, name: resource.resourceName, validateOnly: validateOnly) { _ in configs }
+        case DescribeConfigsHandler.brokerResource:
+            return ConfigChanges.alterBroker(broker, resourceName: resource.resourceName, validateOnly: validateOnly) { _ in configs }
+        default:
+            return ConfigChangeFailure(.invalidRequest, "Unknown resource type \(resource.resourceType)")
+        }
     }
 }

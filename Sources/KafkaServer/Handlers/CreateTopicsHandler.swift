@@ -1,12 +1,14 @@
 // CreateTopics (key 19), versions 0-7.
 //
-// Behavior: creates each topic with its partitions (-1: num.partitions) and configs (unknown names or bad
-// values: INVALID_CONFIG). The replication factor must be -1 or 1 (INVALID_REPLICATION_FACTOR otherwise:
-// there is one broker); manual assignments must put every partition on this broker alone
-// (INVALID_REPLICA_ASSIGNMENT). Existing topics get TOPIC_ALREADY_EXISTS, illegal names
-// INVALID_TOPIC_EXCEPTION, a name twice in one request INVALID_REQUEST. ValidateOnly checks without
-// creating. Topic ids are random UUIDs that stay with the topic across restarts.
-// Names starting with `__` are the server's (internal topics): INVALID_REQUEST.
+// Behavior: creates each topic with its partitions (-1: num.partitions) and configs, validated as Kafka does
+// over the broker's defaults (INVALID_CONFIG "Unknown topic config name: x", "Invalid value v for
+// configuration n: ...", the min/max compaction lag conflict, remote.storage.enable=true refused; a null
+// value "Null value not supported for topic configs: a,b"); every topic config of Kafka 3.9/4.x is
+// accepted. The replication factor must be -1 or 1 (INVALID_REPLICATION_FACTOR otherwise: there is one
+// broker); manual assignments must put every partition on this broker alone (INVALID_REPLICA_ASSIGNMENT).
+// Existing topics get TOPIC_ALREADY_EXISTS, illegal names INVALID_TOPIC_EXCEPTION, a name twice in one
+// request INVALID_REQUEST. ValidateOnly checks without creating. Topic ids are random UUIDs that stay with
+// the topic across restarts. Names starting with `__` are the server's (internal topics): INVALID_REQUEST.
 // Version notes: v1+ validateOnly and error messages; v5+ the response describes the created topic
 // (partitions, replication factor, configs); v7+ returns the topic id.
 
@@ -60,17 +62,28 @@ enum CreateTopicsHandler {
                     continue
                 }
                 var configs: [String: String] = [:]
-                var nullConfig: String? = nil
+                var nullConfigs: [String] = []
                 for config in creatable.configs {
-                    if let value = config.value { configs[config.name] = value } else { nullConfig = config.name }
+                    if let value = config.value { configs[config.name] = value } else { nullConfigs.append(config.name) }
                 }
-                if let nullConfig {
-                    fail(.invalidConfig, "Null value not supported for topic configs: \(nullConfig)")
+                if !nullConfigs.isEmpty {
+                    fail(.invalidConfig, "Null value not supported for topic configs: \(nullConfigs.joined(separator: ","))")
+                    response.topics.append(result)
+                    continue
+                }
+                // Kafka validates the topic's configs over the broker's defaults (the min/max compaction lag
+                // rule can involve both); the registry checks the configs alone again.
+                let dynamicConfigs = broker.configuration.dynamicConfigs
+                if let problem = TopicConfigs.problem(with: configs, brokerDefaults: ConfigDescriptions.topicDefaults(broker)) {
+                    fail(.invalidConfig, problem)
                     response.topics.append(result)
                     continue
                 }
                 do throws(TopicError) {
-                    let topic = try broker.createTopic(name: creatable.name, partitions: partitions, configs: configs, validateOnly: request.validateOnly)
+                    // Under the dynamic config lock: a broker default changing meanwhile must see the new logs.
+                    let topic = try dynamicConfigs.withChangeLock { () throws(TopicError) -> TopicMetadata in
+                        try broker.createTopic(name: creatable.name, partitions: partitions, configs: configs, validateOnly: request.validateOnly)
+                    }
                     result.topicId = request.validateOnly ? .zero : topic.topicId
                     if version >= 5 {
                         result.numPartitions = partitions

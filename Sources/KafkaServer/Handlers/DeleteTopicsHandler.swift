@@ -3,7 +3,8 @@
 // Behavior: deletes each topic and its partition directories (renamed to "-delete" first, so a crash
 // midway leaves nothing half-deleted that a restart would serve). Unknown names get
 // UNKNOWN_TOPIC_OR_PARTITION, unknown ids UNKNOWN_TOPIC_ID. Internal (`__`) topics hold the broker's own
-// state (offsets, MQTT sessions) and are refused with INVALID_REQUEST and a message.
+// state (offsets, MQTT sessions) and are refused with INVALID_REQUEST and a message. Committed offsets of
+// a deleted topic go with it (tombstones in __consumer_offsets, written by the group coordinator).
 // Version notes: v0-5 name topics in TopicNames; v6 in Topics, by name or by id; v5+ error messages.
 
 import Coordinator
@@ -13,6 +14,8 @@ import NIOCore
 enum DeleteTopicsHandler {
     static func handle(_ request: DeleteTopicsRequest, context: RequestContext) -> StartedRequest {
         let broker = context.broker
+        let coordinator = context.coordinator
+        let logger = context.logger
         let version = context.version
         let response = broker.blocking(on: context.eventLoop) { () -> DeleteTopicsResponse in
             var response = DeleteTopicsResponse(throttleTimeMs: 0, responses: [])
@@ -35,6 +38,10 @@ enum DeleteTopicsHandler {
                 }
                 do throws(TopicError) {
                     _ = try broker.deleteTopic(name: topic.name)
+                    let name = topic.name
+                    coordinator.removeOffsets(ofTopic: name).whenFailure { error in
+                        logger.error("removing the offsets of a deleted topic failed", metadata: ["topic": "\(name)", "error": "\(error)"])
+                    }
                 } catch {
                     result.errorCode = error.errorCode.rawValue
                     result.errorMessage = version >= 5 ? error.description : nil

@@ -1,12 +1,16 @@
 // DescribeConfigs (key 32), versions 0-4.
 //
-// Behavior: topic resources (type 2) list every supported topic config with its effective value and
-// source (TOPIC_CONFIG when set on the topic, else the broker's static or built-in default); broker
-// resources (type 4, name "" or this node's id) list the broker's settings, all read-only. Named keys
-// limit the answer to those keys (unknown ones are left out, as Kafka does). Unknown topics get
-// UNKNOWN_TOPIC_OR_PARTITION; other resource types INVALID_REQUEST.
-// Version notes: v0 has IsDefault instead of ConfigSource; v1+ synonyms on request; v3+ config types and
-// (on request) documentation; v4 flexible.
+// Behavior: topic resources (type 2) list every topic config of Kafka 3.9 (the 4.x set plus the three 3.9-only
+// ones) with its effective value and source: TOPIC_CONFIG when set on the topic, else the source of the
+// broker config that supplies its default (DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG,
+// STATIC_BROKER_CONFIG) or DEFAULT_CONFIG; synonyms list every layer that has a value, most specific first.
+// Broker resources (type 4): with this node's id, the broker's settings, the dynamic (cluster-wide) ones
+// not read-only, start-up settings read-only; with the empty name, only the dynamic cluster defaults, as
+// Kafka answers. Another broker id gets INVALID_REQUEST. Named keys limit the answer to those keys (unknown
+// ones are left out, as Kafka does). Unknown topics get UNKNOWN_TOPIC_OR_PARTITION; other resource types
+// INVALID_REQUEST. Documentation says which configs are accepted for compatibility but change nothing here.
+// Version notes: v0 has IsDefault instead of ConfigSource (true for anything not set on the resource
+// itself); v1+ synonyms on request; v3+ config types and (on request) documentation; v4 flexible.
 
 import KafkaProtocol
 import NIOCore
@@ -38,7 +42,7 @@ enum DescribeConfigsHandler {
                     response.results.append(result)
                     continue
                 }
-                descriptions = ConfigDescriptions.broker(broker)
+                descriptions = ConfigDescriptions.broker(broker, clusterDefault: resource.resourceName.isEmpty)
             default:
                 result.errorCode = KafkaErrorCode.invalidRequest.rawValue
                 result.errorMessage = "Resource type \(resource.resourceType) is not supported; topic (2) and broker (4) are."
@@ -50,7 +54,12 @@ enum DescribeConfigsHandler {
                 var entry = DescribeConfigsResponse.DescribeConfigsResourceResult(name: description.name, value: description.value, readOnly: description.readOnly, isSensitive: description.isSensitive)
                 if version == 0 {
                     // v0 only says whether the value is a default; v1+ say where it comes from.
-                    entry.isDefault = description.source == .defaultConfig || description.source == .staticBrokerConfig && resource.resourceType == topicResource
+                    entry.isDefault = switch description.source {
+                    case .defaultConfig: true
+                    case .topicConfig: false
+                    // A topic's value that comes from the broker is a default from the topic's point of view.
+                    case .staticBrokerConfig, .dynamicBrokerConfig, .dynamicDefaultBrokerConfig, .unknown: resource.resourceType == topicResource
+                    }
                 } else {
                     entry.configSource = description.source.rawValue
                 }

@@ -1,17 +1,21 @@
 // Fetch (key 1), versions 4-17.
 //
-// Behavior: returns whole stored batches (as produced, never recompressed) from the batch holding the
-// fetch offset, up to the partition's and the request's byte limits, but always the first batch of the
-// first non-empty partition even when it is larger (KIP-74). Only records below the high watermark are
-// returned, which is the flushed offset under group commit: a consumer never sees a record a crash could
-// lose. With fewer than MinBytes available the request waits up to MaxWaitMs for new data (long poll)
-// and answers as soon as any fetched partition grows.
+// Behavior: returns stored batches (as produced, never recompressed) from the batch holding the fetch
+// offset, up to the partition's and the request's byte limits, but always the first batch of the first
+// non-empty partition even when it is larger (KIP-74); as on Kafka, the last batch may be cut at the byte
+// limit (clients drop the partial batch). Ranges of a segment already verified are sent from the file with
+// sendfile(2), never copied through the server; others are read, checked and sent as bytes, and a corrupt
+// batch answers KAFKA_STORAGE_ERROR. Only records below the high watermark are returned, which is the
+// flushed offset under group commit: a consumer never sees a record a crash could lose. With fewer than
+// MinBytes available the request waits up to MaxWaitMs for new data (long poll) and answers as soon as any
+// fetched partition grows.
 // Sessions (KIP-227): this broker does not create incremental fetch sessions; it answers session id 0,
 // which tells clients to keep sending full fetch requests. A request naming a session id gets
 // FETCH_SESSION_ID_NOT_FOUND.
 // Isolation: read_committed reads up to the last stable offset, equal to the high watermark while there
 // are no transactions.
-// Version notes: v7+ carry sessions; v11+ rack id (preferred read replica stays -1); v12+ flexible;
+// Version notes: below v10 a topic whose compression.type is zstd answers UNSUPPORTED_COMPRESSION_TYPE (as
+// Kafka does: those clients predate zstd); v7+ carry sessions; v11+ rack id (preferred read replica stays -1); v12+ flexible;
 // v13+ name topics by id (unknown ids get UNKNOWN_TOPIC_ID); v15+ move the replica id into ReplicaState.
 
 import KafkaProtocol
@@ -58,8 +62,13 @@ enum FetchHandler {
             }
             response.responses.append(FetchResponse.FetchableTopicResponse(topic: context.version >= 13 ? "" : name, topicId: fetchTopic.topicId, partitions: []))
             for (partitionIndex, fetchPartition) in fetchTopic.partitions.enumerated() {
-                let log = topicKnown ? broker.log(topic: name, partition: fetchPartition.partition) : nil
-                let code: KafkaErrorCode = log == nil ? unknownCode : .noError
+                var log = topicKnown ? broker.log(topic: name, partition: fetchPartition.partition) : nil
+                var code: KafkaErrorCode = log == nil ? unknownCode : .noError
+                if context.version < 10, case .zstd = log?.currentConfig.compression {
+                    // As Kafka: a topic stored as zstd cannot be read by clients older than zstd (Fetch v10).
+                    code = .unsupportedCompressionType
+                    log = nil
+                }
                 collected.append(Target(
                     topicIndex: topicIndex, partitionIndex: partitionIndex, partition: fetchPartition.partition, log: log,
                     errorCode: code, fetchOffset: fetchPartition.fetchOffset, maxBytes: Int(max(0, fetchPartition.partitionMaxBytes))))
@@ -75,36 +84,56 @@ enum FetchHandler {
         let minBytes = Int(request.minBytes)
         let eventLoop = context.eventLoop
         let first = broker.blocking(on: eventLoop) { read(targets, into: template, totalMaxBytes: totalMaxBytes) }
-        let answered = first.flatMap { (result: (FetchResponse, Int)) -> EventLoopFuture<FetchResponse> in
-            let (response, bytes) = result
-            let hasErrors = response.responses.contains { $0.partitions.contains { $0.errorCode != 0 } }
-            if bytes >= minBytes || request.maxWaitMs <= 0 || hasErrors || targets.isEmpty {
-                return eventLoop.makeSucceededFuture(response)
+        let answered = first.flatMap { (result: FetchAnswer) -> EventLoopFuture<FetchAnswer> in
+            let hasErrors = result.response.responses.contains { $0.partitions.contains { $0.errorCode != 0 } }
+            if result.bytes >= minBytes || request.maxWaitMs <= 0 || hasErrors || targets.isEmpty {
+                return eventLoop.makeSucceededFuture(result)
             }
             return waitForData(targets, timeoutMilliseconds: Int64(request.maxWaitMs), eventLoop: eventLoop).flatMap {
-                broker.blocking(on: eventLoop) { read(targets, into: template, totalMaxBytes: totalMaxBytes).0 }
+                broker.blocking(on: eventLoop) { read(targets, into: template, totalMaxBytes: totalMaxBytes) }
             }
         }
+        let correlationId = context.header.correlationId
+        let version = context.version
+        let encoded = answered.flatMapThrowing { answer -> OutboundResponse in
+            var buffer = ByteBuffer()
+            try KafkaResponseFrame.encode(answer.response, correlationId: correlationId, version: version, into: &buffer)
+            return try answer.splicer.splice(buffer, compact: version >= 12)
+        }
         // A waiting fetch must not hold up the connection's later requests.
-        return StartedRequest(ready: eventLoop.makeSucceededVoidFuture(), response: context.encode(answered))
+        return StartedRequest(ready: eventLoop.makeSucceededVoidFuture(), response: encoded)
     }
 
-    /// Reads every target in order within the byte budget. Returns the response and the bytes it carries.
-    static func read(_ targets: [Target], into template: FetchResponse, totalMaxBytes: Int) -> (FetchResponse, Int) {
+    struct FetchAnswer: Sendable {
+        var response: FetchResponse
+        /// Record bytes the response carries (in memory or as file ranges).
+        var bytes: Int
+        var splicer: RecordsSplicer
+    }
+
+    /// Reads every target in order within the byte budget.
+    static func read(_ targets: [Target], into template: FetchResponse, totalMaxBytes: Int) -> FetchAnswer {
         var response = template
         var total = 0
+        var splicer = RecordsSplicer()
         for target in targets {
             guard let log = target.log else { continue }
             var partition = response.responses[target.topicIndex].partitions[target.partitionIndex]
             let budget = min(target.maxBytes, max(0, totalMaxBytes - total))
             do throws(LogError) {
-                let result = try log.read(from: target.fetchOffset, maxBytes: budget, minimumOneBatch: total == 0)
+                let result = try log.readForSending(from: target.fetchOffset, maxBytes: budget, minimumOneBatch: total == 0)
                 partition.highWatermark = result.highWatermark
                 partition.lastStableOffset = result.highWatermark
                 partition.logStartOffset = result.logStartOffset
-                if let records = result.records {
-                    partition.records = records
-                    total += records.readableBytes
+                switch result.records {
+                case .bytes(let bytes)?:
+                    partition.records = bytes
+                    total += bytes.readableBytes
+                case .file(let file, let range)?:
+                    partition.records = splicer.placeholder(for: file, range)
+                    total += range.count
+                case nil:
+                    break
                 }
             } catch {
                 let offsets = log.offsets
@@ -115,7 +144,7 @@ enum FetchHandler {
             }
             response.responses[target.topicIndex].partitions[target.partitionIndex] = partition
         }
-        return (response, total)
+        return FetchAnswer(response: response, bytes: total, splicer: splicer)
     }
 
     /// Completes when any target's high watermark passes its fetch offset, or after the timeout.

@@ -51,7 +51,7 @@ enum ProduceHandler {
             }
         }
         let readyPromise = context.eventLoop.makePromise(of: Void.self)
-        let responsePromise = context.eventLoop.makePromise(of: ByteBuffer.self)
+        let responsePromise = context.eventLoop.makePromise(of: OutboundResponse.self)
         created.whenComplete { _ in
             let started = appendAll(request, context: context)
             readyPromise.completeWith(started.ready)
@@ -111,7 +111,8 @@ enum ProduceHandler {
                     outcomes.append(failed(.unknownTopicOrPartition))
                     continue
                 }
-                if request.acks == -1, let minimum = topic.configs["min.insync.replicas"].flatMap(Int.init), minimum > 1 {
+                // The topic's value or the broker's default (this broker is the only replica).
+                if request.acks == -1, case let minimum = log.currentConfig.minInsyncReplicas, minimum > 1 {
                     outcomes.append(failed(.notEnoughReplicas, "min.insync.replicas is \(minimum) but this broker is the only replica"))
                     continue
                 }

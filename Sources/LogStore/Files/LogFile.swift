@@ -5,6 +5,7 @@ import Darwin
 #endif
 public import NIOConcurrencyHelpers
 public import NIOCore
+import Synchronization
 
 /// A storage failure with the path and the system's error number. Kafka answers these with
 /// `KAFKA_STORAGE_ERROR`; the partition that hit one goes offline rather than risk serving a torn log.
@@ -48,11 +49,18 @@ public final class LogFile: Sendable {
         }
         self.path = path
         self.descriptor = descriptor
+        Self.openFiles.add(1, ordering: .relaxed)
     }
 
     deinit {
         close(descriptor)
+        Self.openFiles.subtract(1, ordering: .relaxed)
     }
+
+    /// How many log files are open: the server keeps this many descriptors (plus a reserve) away from
+    /// connections.
+    public static var openCount: Int { openFiles.load(ordering: .relaxed) }
+    private static let openFiles = Atomic<Int>(0)
 
     public func size() throws(StorageError) -> Int {
         var information = stat()

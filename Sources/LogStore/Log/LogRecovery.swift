@@ -51,6 +51,12 @@ enum LogRecovery {
             let (segment, segmentReport) = try SegmentRecovery.open(
                 baseOffset: baseOffset, directory: directory, indexIntervalBytes: config.indexIntervalBytes, nowMilliseconds: now, mode: mode)
             segments.append(segment)
+            if !isLast {
+                // Rebuilt index entries are synced before the files are let go (inactive segments keep only
+                // their log open).
+                if mode != .trusted { try segment.flushAll() }
+                segment.releaseIndexFiles()
+            }
             let verifiedUnclean = !clean && mode != .trusted
             report.verifiedAfterUncleanStop = report.verifiedAfterUncleanStop || verifiedUnclean
             if segmentReport.isNoteworthy || verifiedUnclean { report.segments.append(segmentReport) }

@@ -24,6 +24,11 @@ public protocol PartitionLog: AnyObject, Sendable {
     /// Whole batches from the one holding `offset`, up to `maxBytes` (or one whole batch when
     /// `minimumOneBatch`), none at or above the high watermark. Blocking file I/O: call from the I/O pool.
     func read(from offset: Int64, maxBytes: Int, minimumOneBatch: Bool) throws(LogError) -> ReadResult
+    /// What a Kafka fetch sends: from the batch holding `offset`, up to `maxBytes` (the first batch whole when
+    /// `minimumOneBatch`), below the high watermark. Verified ranges come back as a file range to send as it
+    /// is (the last batch may be cut at `maxBytes`, as Kafka sends it and clients expect); ranges not yet
+    /// verified are read, checked and returned as bytes. Blocking: call from the I/O pool.
+    func readForSending(from offset: Int64, maxBytes: Int, minimumOneBatch: Bool) throws(LogError) -> SendableRead
     /// `read` on the log's I/O pool, for async callers.
     func readAsync(from offset: Int64, maxBytes: Int, minimumOneBatch: Bool) async throws(LogError) -> ReadResult
 
@@ -168,6 +173,35 @@ public struct AppendResult: Sendable, Equatable {
 public struct ReadResult: Sendable {
     /// Whole batches, or nil when there is nothing at or after the offset below the high watermark.
     public var records: ByteBuffer?
+    public var highWatermark: Int64
+    public var logStartOffset: Int64
+    public var logEndOffset: Int64
+}
+
+/// Stored batches on their way to a socket: bytes already in memory, or a range of a segment file to send
+/// with sendfile(2) (the file stays open while the value exists).
+public enum StoredRecords: Sendable {
+    case bytes(ByteBuffer)
+    case file(LogFile, Range<Int>)
+
+    public var count: Int {
+        switch self {
+        case .bytes(let bytes): return bytes.readableBytes
+        case .file(_, let range): return range.count
+        }
+    }
+
+    /// The bytes, read from the file when they are a file range. Blocking for a file range.
+    public func load() throws(StorageError) -> ByteBuffer {
+        switch self {
+        case .bytes(let bytes): return bytes
+        case .file(let file, let range): return try file.read(at: range.lowerBound, length: range.count)
+        }
+    }
+}
+
+public struct SendableRead: Sendable {
+    public var records: StoredRecords?
     public var highWatermark: Int64
     public var logStartOffset: Int64
     public var logEndOffset: Int64

@@ -6,28 +6,43 @@ extension SegmentedLog {
     /// lock is held during the file reads. A corrupt batch ends the answer there, or throws when it is the
     /// first (never an empty answer below the high watermark). Blocking file I/O.
     public func read(from offset: Int64, maxBytes: Int, minimumOneBatch: Bool) throws(LogError) -> ReadResult {
+        let found = try readVisible(from: offset) { snapshot, view throws(LogError) -> ByteBuffer? in
+            try view.read(from: offset, maxBytes: maxBytes, endOffset: snapshot.highWatermark, minimumOneBatch: minimumOneBatch)
+        }
+        return ReadResult(records: found.records, highWatermark: found.snapshot.highWatermark, logStartOffset: found.snapshot.logStartOffset, logEndOffset: found.snapshot.logEndOffset)
+    }
+
+    public func readForSending(from offset: Int64, maxBytes: Int, minimumOneBatch: Bool) throws(LogError) -> SendableRead {
+        let found = try readVisible(from: offset) { snapshot, view throws(LogError) -> StoredRecords? in
+            if let visible = snapshot.visibleSize(of: view),
+               let range = try view.sendableRange(from: offset, maxBytes: maxBytes, visibleSize: visible, endOffset: snapshot.highWatermark, minimumOneBatch: minimumOneBatch) {
+                return .file(view.file, range)
+            }
+            // Not verified yet (or the visible end is not known by position): read, check, send the bytes.
+            return try view.read(from: offset, maxBytes: maxBytes, endOffset: snapshot.highWatermark, minimumOneBatch: minimumOneBatch).map { .bytes($0) }
+        }
+        return SendableRead(records: found.records, highWatermark: found.snapshot.highWatermark, logStartOffset: found.snapshot.logStartOffset, logEndOffset: found.snapshot.logEndOffset)
+    }
+
+    /// The first answer `body` gives for the segments from the one holding `offset` on (compaction can leave
+    /// gaps at a segment's end), below the high watermark of the snapshot taken now; corruption is logged
+    /// once and thrown.
+    private func readVisible<Records>(from offset: Int64, _ body: (LogSnapshot, SegmentView) throws(LogError) -> Records?) throws(LogError) -> (snapshot: LogSnapshot, records: Records?) {
         let snapshot = currentSnapshot
         guard offset >= snapshot.logStartOffset && offset <= snapshot.logEndOffset else {
             throw .offsetOutOfRange(requested: offset, logStartOffset: snapshot.logStartOffset, logEndOffset: snapshot.logEndOffset)
         }
-        var result = ReadResult(records: nil, highWatermark: snapshot.highWatermark, logStartOffset: snapshot.logStartOffset, logEndOffset: snapshot.logEndOffset)
-        guard offset < snapshot.highWatermark else { return result }
-        // The segment holding the offset, then later ones if it holds nothing at or after it (compaction can
-        // leave gaps at a segment's end).
+        guard offset < snapshot.highWatermark else { return (snapshot, nil) }
         var index = snapshot.segmentIndex(containing: offset)
         while index < snapshot.segmentCount {
-            let view = snapshot[index]
             do {
-                if let bytes = try view.read(from: offset, maxBytes: maxBytes, endOffset: snapshot.highWatermark, minimumOneBatch: minimumOneBatch) {
-                    result.records = bytes
-                    return result
-                }
+                if let records = try body(snapshot, snapshot[index]) { return (snapshot, records) }
             } catch .corrupt(let corruption) {
                 throw reportCorruption(corruption)
             }
             index += 1
         }
-        return result
+        return (snapshot, nil)
     }
 
     /// Headers of every batch from `offset` (the batch holding it) to the log end, in order. Blocking I/O.

@@ -110,8 +110,11 @@ extension SegmentedLog {
     // MARK: Compaction support
 
     /// Segments the cleaner may rewrite: inactive, entirely below the high watermark and older than
-    /// min.compaction.lag.ms, and only when something was written since the last pass or a tombstone is
-    /// due. Nil when the log is not compacted.
+    /// min.compaction.lag.ms. A pass runs when a tombstone is due, or, as Kafka's cleaner decides
+    /// (LogCleanerManager.grabFilthiestCompactedLog), when the not-yet-compacted ("dirty") bytes among them
+    /// exceed min.cleanable.dirty.ratio of the compactable log, or when a dirty segment's first batch is older
+    /// than max.compaction.lag.ms (LogCleanerManager.maxCompactionDelay). Otherwise the views are empty. Nil
+    /// when the log is not compacted.
     func compactionCandidates(now: Int64) -> (views: [SegmentView], config: LogConfig)? {
         let (snapshot, config, offline): (LogSnapshot, LogConfig, Bool) = stateLock.withLock { (self.snapshot, currentConfigLocked, failure != nil || isClosed) }
         guard config.cleanupPolicy.compacts, !offline else { return nil }
@@ -122,8 +125,31 @@ extension SegmentedLog {
             views.append(view)
         }
         let (cleaned, expiry) = writerLock.withLock { (cleanedThrough, nextTombstoneExpiry) }
-        guard let last = views.last, last.nextOffset > cleaned || now >= expiry else { return (views: [], config: config) }
-        return (views, config)
+        guard let last = views.last else { return (views: [], config: config) }
+        if now >= expiry { return (views, config) }
+        guard last.nextOffset > cleaned else { return (views: [], config: config) }
+        // Kafka's ratio: dirty compactable bytes over clean plus dirty compactable bytes, strictly above the
+        // minimum (so 0 cleans whenever anything is dirty, and NaN only by max.compaction.lag.ms).
+        let cleanBytes = snapshot.inactive.reduce(0) { $0 + ($1.nextOffset <= cleaned ? $1.size : 0) }
+        let dirtyBytes = views.reduce(0) { $0 + ($1.nextOffset > cleaned ? $1.size : 0) }
+        let totalBytes = cleanBytes + dirtyBytes
+        if totalBytes > 0, Double(dirtyBytes) / Double(totalBytes) > config.minCleanableDirtyRatio { return (views, config) }
+        // max.compaction.lag.ms: some dirty inactive segment starts with a batch whose max timestamp is older
+        // than the lag (Kafka reads each segment's first batch and ignores timestamps of 0 or below).
+        func firstDirtyBatchIsPastMaximumLag() -> Bool {
+            // The default lag is Long.MAX_VALUE, which can never be reached.
+            let (cleanUntil, overflow) = now.subtractingReportingOverflow(max(0, config.maxCompactionLagMilliseconds))
+            guard !overflow, cleanUntil > 0 else { return false }
+            for view in snapshot.inactive where view.nextOffset > cleaned && view.size > 0 {
+                // Only the header is needed: read that much, not a whole chunk.
+                var walker = SegmentBatchWalker(view: view, from: 0, chunkBytes: RecordBatchHeader.size)
+                guard let first = try? walker.peek() else { continue }
+                if first.header.maxTimestamp > 0 && first.header.maxTimestamp < cleanUntil { return true }
+            }
+            return false
+        }
+        if dirtyBytes > 0, firstDirtyBatchIsPastMaximumLag() { return (views, config) }
+        return (views: [], config: config)
     }
 
     /// Puts a cleaned copy in place of the segment `original` shows, unless that segment left the log
@@ -132,6 +158,7 @@ extension SegmentedLog {
         try writerLock.withTypedLock { () throws(StorageError) -> Bool in
             guard let index = segments.firstIndex(where: { $0.log === original.file }), index < segments.count - 1 else { return false }
             try cleaned.promote()
+            cleaned.releaseIndexFiles()
             segments[index] = cleaned
             publishLocked()
             return true

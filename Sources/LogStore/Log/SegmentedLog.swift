@@ -17,9 +17,67 @@ struct LogSnapshot: Sendable {
     var inactiveBytes: Int64
     var logStartOffset: Int64
     /// What readers may see: the flushed offset under group commit, the written end otherwise.
-    var highWatermark: Int64
+    private(set) var highWatermark: Int64
+    /// Where the high watermark lies in the files: the segment (by base offset) and the byte position in it
+    /// after the last visible batch. Readers that send file ranges stop there.
+    private(set) var highWatermarkSegment: Int64
+    private(set) var highWatermarkPosition: Int
     /// The offset after the last written batch.
     var logEndOffset: Int64
+
+    init(inactive: [SegmentView], active: SegmentView, logStartOffset: Int64) {
+        self.inactive = inactive
+        self.active = active
+        self.inactiveBytes = inactive.reduce(0) { $0 + Int64($1.size) }
+        self.logStartOffset = logStartOffset
+        self.logEndOffset = active.nextOffset
+        self.highWatermark = active.nextOffset
+        self.highWatermarkSegment = active.baseOffset
+        self.highWatermarkPosition = active.size
+    }
+
+    /// Everything written is visible.
+    mutating func exposeAll() {
+        highWatermark = logEndOffset
+        highWatermarkSegment = active.baseOffset
+        highWatermarkPosition = active.size
+    }
+
+    /// Makes `offset` the high watermark, ending at `position` of segment `segment` (captured together with
+    /// it); never past the log end.
+    mutating func setHighWatermark(_ offset: Int64, segment: Int64, position: Int) {
+        if offset >= logEndOffset {
+            exposeAll()
+        } else {
+            highWatermark = offset
+            highWatermarkSegment = segment
+            highWatermarkPosition = position
+        }
+    }
+
+    /// Keeps the high watermark (from `previous`) unless the log now ends below it.
+    mutating func keepHighWatermark(of previous: LogSnapshot, atMost ceiling: Int64 = .max) {
+        let offset = min(previous.highWatermark, ceiling)
+        if offset >= logEndOffset {
+            exposeAll()
+        } else if offset == previous.highWatermark {
+            highWatermark = previous.highWatermark
+            highWatermarkSegment = previous.highWatermarkSegment
+            highWatermarkPosition = previous.highWatermarkPosition
+        } else {
+            // Lowered below what was visible (truncation): the byte position is found by the offset alone.
+            highWatermark = offset
+            highWatermarkSegment = .min
+            highWatermarkPosition = 0
+        }
+    }
+
+    /// The bytes of `view` that readers may send as they are: up to the high watermark.
+    func visibleSize(of view: SegmentView) -> Int? {
+        if view.baseOffset < highWatermarkSegment { return view.size }
+        if view.baseOffset == highWatermarkSegment { return min(view.size, highWatermarkPosition) }
+        return highWatermarkSegment == .min ? nil : 0
+    }
 
     var segmentCount: Int { inactive.count + 1 }
 
@@ -152,11 +210,7 @@ public final class SegmentedLog: PartitionLog, @unchecked Sendable {
         // Everything on disk at open time was verified by recovery or written before a clean stop: visible.
         self.flushedOffset = end
         self.lastFlushMilliseconds = clock()
-        let inactive = segments.dropLast().map { $0.view() }
-        self.snapshot = LogSnapshot(
-            inactive: inactive, active: segments[segments.count - 1].view(),
-            inactiveBytes: inactive.reduce(0) { $0 + Int64($1.size) },
-            logStartOffset: self.logStartOffset, highWatermark: end, logEndOffset: end)
+        self.snapshot = LogSnapshot(inactive: segments.dropLast().map { $0.view() }, active: segments[segments.count - 1].view(), logStartOffset: self.logStartOffset)
     }
 
     // MARK: Reading state
@@ -327,10 +381,15 @@ public final class SegmentedLog: PartitionLog, @unchecked Sendable {
                     failure = becameOffline
                     logger.error("partition taken offline: a failed append could not be removed again; what was flushed stays readable", metadata: ["error": "\(becameOffline)"])
                 }
-                let highWatermark = max(snapshot.highWatermark, config.flushPolicy == .everyWrite ? flushedOffset : published.logEndOffset)
+                let previous = snapshot
                 snapshot = published
-                snapshot.highWatermark = min(highWatermark, published.logEndOffset)
-                if snapshot.highWatermark > published.highWatermark {
+                if config.flushPolicy == .everyWrite {
+                    // Only a flush moves what readers see (finishFlush).
+                    snapshot.keepHighWatermark(of: previous)
+                } else {
+                    snapshot.exposeAll()
+                }
+                if snapshot.highWatermark > previous.highWatermark {
                     notify = takeListenersLocked()
                 }
                 for file in flushFiles where !unflushedFiles.contains(where: { $0 === file }) { unflushedFiles.append(file) }
@@ -374,7 +433,9 @@ public final class SegmentedLog: PartitionLog, @unchecked Sendable {
             do {
                 let next = try Segment.create(baseOffset: nextOffset, directory: directory, indexIntervalBytes: config.indexIntervalBytes, nowMilliseconds: now)
                 // The segment rolled away from gets its indexes synced with its last data.
-                flushFiles.append(contentsOf: [active.log, active.offsetIndex.file, active.timeIndex.file])
+                flushFiles.append(active.log)
+                flushFiles.append(contentsOf: active.openIndexFiles)
+                active.releaseIndexFiles()
                 segments.append(next)
                 active = next
                 rolled = true
@@ -426,13 +487,12 @@ public final class SegmentedLog: PartitionLog, @unchecked Sendable {
 
     /// Publishes the writer's segments after a structural change (retention, truncation, compaction).
     /// Writer lock held.
-    func publishLocked(highWatermarkAtMost ceiling: Int64? = nil) {
+    func publishLocked(highWatermarkAtMost ceiling: Int64 = .max) {
         let published = makeSnapshotLocked(rolled: true)
         stateLock.withLock {
-            var highWatermark = snapshot.highWatermark
-            if let ceiling { highWatermark = min(highWatermark, ceiling) }
+            let previous = snapshot
             snapshot = published
-            snapshot.highWatermark = min(highWatermark, published.logEndOffset)
+            snapshot.keepHighWatermark(of: previous, atMost: ceiling)
         }
     }
 
@@ -455,29 +515,49 @@ public final class SegmentedLog: PartitionLog, @unchecked Sendable {
     /// watermark. Loops while appends keep arriving, so one job serves a whole burst.
     private func runFlush() {
         while true {
-            let (target, files, bytes, syncDirectory): (Int64, [LogFile], Int, Bool) = stateLock.withLock {
-                defer {
-                    unflushedFiles.removeAll()
-                    directoryNeedsSync = false
-                }
-                return (snapshot.logEndOffset, unflushedFiles, unflushedBytes, directoryNeedsSync)
-            }
-            var flushError: StorageError? = nil
-            do throws(StorageError) {
-                for file in files { try file.synchronizeData() }
-                if syncDirectory { try FileSystem.synchronizeDirectory(directory) }
-            } catch {
-                flushError = error
-            }
-            let (completions, notify, again, resumeWriter) = finishFlush(target: target, bytes: bytes, error: flushError)
-            for (completion, result) in completions { completion(result) }
-            for listener in notify { listener() }
-            if resumeWriter { threadPool.submit { _ in self.runWriter() } }
-            if !again { return }
+            let pass = stateLock.withLock { takeFlushPassLocked(target: snapshot.logEndOffset, boundary: (snapshot.active.baseOffset, snapshot.active.size)) }
+            if !carryOut(pass).again { return }
         }
     }
 
-    private func finishFlush(target: Int64, bytes: Int, error: StorageError?) -> (completions: [Completion], notify: [@Sendable () -> Void], again: Bool, resumeWriter: Bool) {
+    /// What one flush covers: everything written up to `target`, which ends at `boundary` in the files.
+    private struct FlushPass {
+        var target: Int64
+        var boundary: (segment: Int64, position: Int)
+        var files: [LogFile]
+        var bytes: Int
+        var syncDirectory: Bool
+    }
+
+    /// Takes the files written since the last flush (state lock held).
+    private func takeFlushPassLocked(target: Int64, boundary: (Int64, Int)) -> FlushPass {
+        defer {
+            unflushedFiles.removeAll()
+            directoryNeedsSync = false
+        }
+        return FlushPass(target: target, boundary: boundary, files: unflushedFiles, bytes: unflushedBytes, syncDirectory: directoryNeedsSync)
+    }
+
+    /// Syncs a pass's files (and `wholeSegments` with their indexes), then releases what it covers: durable
+    /// acknowledgments, the high watermark, a writer waiting for room. Returns whether another pass is due
+    /// and the error, if the sync failed (the partition is then offline).
+    private func carryOut(_ pass: FlushPass, wholeSegments: [Segment] = []) -> (again: Bool, error: StorageError?) {
+        var flushError: StorageError? = nil
+        do throws(StorageError) {
+            for file in pass.files { try file.synchronizeData() }
+            for segment in wholeSegments { try segment.flushAll() }
+            if pass.syncDirectory { try FileSystem.synchronizeDirectory(directory) }
+        } catch {
+            flushError = error
+        }
+        let (completions, notify, again, resumeWriter) = finishFlush(target: pass.target, boundary: pass.boundary, bytes: pass.bytes, error: flushError)
+        for (completion, result) in completions { completion(result) }
+        for listener in notify { listener() }
+        if resumeWriter { threadPool.submit { _ in self.runWriter() } }
+        return (again, flushError)
+    }
+
+    private func finishFlush(target: Int64, boundary: (segment: Int64, position: Int), bytes: Int, error: StorageError?) -> (completions: [Completion], notify: [@Sendable () -> Void], again: Bool, resumeWriter: Bool) {
         stateLock.withLock {
             var completions: [Completion] = []
             var notify: [@Sendable () -> Void] = []
@@ -492,7 +572,7 @@ public final class SegmentedLog: PartitionLog, @unchecked Sendable {
             } else {
                 flushedOffset = max(flushedOffset, target)
                 if config.flushPolicy == .everyWrite && target > snapshot.highWatermark {
-                    snapshot.highWatermark = min(target, snapshot.logEndOffset)
+                    snapshot.setHighWatermark(target, segment: boundary.segment, position: boundary.position)
                     notify = takeListenersLocked()
                 }
                 while let first = durabilityWaiters.first, first.requiredOffset <= flushedOffset {
@@ -538,27 +618,12 @@ public final class SegmentedLog: PartitionLog, @unchecked Sendable {
     /// Waits until everything appended before the call is on stable storage.
     public func flush() throws(LogError) {
         try writerLock.withTypedLock { () throws(LogError) in
-            let (target, files, bytes, syncDirectory, failed): (Int64, [LogFile], Int, Bool, StorageError?) = stateLock.withLock {
-                defer {
-                    unflushedFiles.removeAll()
-                    directoryNeedsSync = false
-                }
-                return (nextOffset, unflushedFiles, unflushedBytes, directoryNeedsSync, failure)
+            let active = segments[segments.count - 1]
+            let (pass, failed): (FlushPass, StorageError?) = stateLock.withLock {
+                (takeFlushPassLocked(target: nextOffset, boundary: (active.baseOffset, active.size)), failure)
             }
             if let failed { throw .offline(topicPartition, failed) }
-            var flushError: StorageError? = nil
-            do throws(StorageError) {
-                for file in files { try file.synchronizeData() }
-                for segment in segments { try segment.flushAll() }
-                if syncDirectory { try FileSystem.synchronizeDirectory(directory) }
-            } catch {
-                flushError = error
-            }
-            let (completions, notify, _, resumeWriter) = finishFlush(target: target, bytes: bytes, error: flushError)
-            for (completion, result) in completions { completion(result) }
-            for listener in notify { listener() }
-            if resumeWriter { threadPool.submit { _ in self.runWriter() } }
-            if let flushError { throw .storage(flushError) }
+            if let error = carryOut(pass, wholeSegments: segments).error { throw .storage(error) }
         }
     }
 

@@ -22,20 +22,17 @@ extension IndexEntries<OffsetIndexEntry> {
 /// The sparse offset index of a segment (`.index`): big-endian entries of relative offset (u32) and file
 /// position (u32), one about every `index.interval.bytes` of log, as Kafka writes them.
 ///
-/// The entries live in memory (`IndexEntriesWriter`, shared with readers as views); the file mirrors them
-/// and is only read at start. The index is derived data: it is rebuilt from the log whenever it cannot be
-/// trusted, and a failed write of it never fails an append (the file stops being updated, is cut back to
-/// its last good entry, and the next start rebuilds what is missing). Owned by the segment's writer.
+/// The entries live in memory (`IndexEntriesWriter`, shared with readers as views); the file (`IndexFile`)
+/// mirrors them and is only read at start. The index is derived data: it is rebuilt from the log whenever
+/// it cannot be trusted. Owned by the segment's writer.
 final class OffsetIndex {
     static let entrySize = 8
 
-    let file: LogFile
+    let file: IndexFile
     private(set) var entries = IndexEntriesWriter<OffsetIndexEntry>()
-    /// Set when writing the file failed: it is no longer updated (the in-memory entries still are).
-    private(set) var fileFailure: StorageError? = nil
 
-    init(file: LogFile) {
-        self.file = file
+    init(path: String) throws(StorageError) {
+        self.file = try IndexFile(path: path, entrySize: Self.entrySize)
     }
 
     var count: Int { entries.count }
@@ -44,7 +41,7 @@ final class OffsetIndex {
     /// Loads the file's entries, keeping the longest prefix that increases strictly and points inside
     /// `logSize`. The file is cut to that prefix.
     func load(logSize: Int) throws(StorageError) {
-        let bytes = try file.read(at: 0, length: try file.size())
+        let bytes = try file.readAll()
         entries.truncate(to: 0)
         var reader = bytes
         while reader.readableBytes >= Self.entrySize,
@@ -53,27 +50,17 @@ final class OffsetIndex {
             if Int(position) >= logSize { break }
             entries.append(OffsetIndexEntry(relativeOffset: relative, position: position))
         }
-        let kept = entries.count * Self.entrySize
-        if kept != bytes.readableBytes { try file.truncate(to: kept) }
+        if entries.count * Self.entrySize != bytes.readableBytes { try file.truncate(toEntries: entries.count) }
     }
 
     /// Adds an entry. Returns the error when the file could not be written (the first time only).
     func append(relativeOffset: UInt32, position: UInt32) -> StorageError? {
         if let last = entries.last, relativeOffset <= last.relativeOffset || position <= last.position { return nil }
         entries.append(OffsetIndexEntry(relativeOffset: relativeOffset, position: position))
-        guard fileFailure == nil else { return nil }
         var bytes = ByteBuffer()
         bytes.writeInteger(relativeOffset)
         bytes.writeInteger(position)
-        do {
-            try file.write(bytes, at: (entries.count - 1) * Self.entrySize)
-            return nil
-        } catch {
-            fileFailure = error
-            // Cut a possibly torn entry; if even that fails, loading drops entries that do not increase.
-            try? file.truncate(to: (entries.count - 1) * Self.entrySize)
-            return error
-        }
+        return file.write(bytes, entry: entries.count - 1)
     }
 
     /// Drops the entries for batches at or beyond `position`.
@@ -81,12 +68,11 @@ final class OffsetIndex {
         var keep = entries.count
         while keep > 0, Int(entries.entries[keep - 1].position) >= position { keep -= 1 }
         entries.truncate(to: keep)
-        if fileFailure == nil { try file.truncate(to: keep * Self.entrySize) }
+        try file.truncate(toEntries: keep)
     }
 
     func reset() throws(StorageError) {
         entries.truncate(to: 0)
-        fileFailure = nil
-        try file.truncate(to: 0)
+        try file.reset()
     }
 }

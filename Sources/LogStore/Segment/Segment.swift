@@ -66,8 +66,8 @@ final class Segment {
         self.integrity = SegmentIntegrity()
         let stem = directory + "/" + Self.fileName(baseOffset, "")
         self.log = try LogFile(path: stem + ".log" + fileSuffix)
-        self.offsetIndex = OffsetIndex(file: try LogFile(path: stem + ".index" + fileSuffix))
-        self.timeIndex = TimeIndex(file: try LogFile(path: stem + ".timeindex" + fileSuffix))
+        self.offsetIndex = try OffsetIndex(path: stem + ".index" + fileSuffix)
+        self.timeIndex = try TimeIndex(path: stem + ".timeindex" + fileSuffix)
     }
 
     /// A new, empty segment. When a file cannot be created, the ones that were are removed again.
@@ -183,8 +183,19 @@ final class Segment {
     /// Flushes the log and both indexes, as before a segment becomes inactive or at shutdown.
     func flushAll() throws(StorageError) {
         try log.synchronizeData()
-        if offsetIndex.fileFailure == nil { try offsetIndex.file.synchronizeData() }
-        if timeIndex.fileFailure == nil { try timeIndex.file.synchronizeData() }
+        try offsetIndex.file.synchronizeIfOpen()
+        try timeIndex.file.synchronizeIfOpen()
+    }
+
+    /// The index files' descriptors, while open (a flush of a segment rolled away from syncs them).
+    var openIndexFiles: [LogFile] {
+        [offsetIndex.file.openFile, timeIndex.file.openFile].compactMap { $0 }
+    }
+
+    /// Lets go of the index files once the segment is no longer written; they reopen if it ever is again.
+    func releaseIndexFiles() {
+        offsetIndex.file.release()
+        timeIndex.file.release()
     }
 
     /// Whether appending `bytes` more would pass `segmentBytes`, the relative offsets would overflow, or
@@ -238,5 +249,7 @@ final class Segment {
         }
         try FileSystem.synchronizeDirectory(directory)
         fileSuffix = ""
+        offsetIndex.file.moved(to: path(".index"))
+        timeIndex.file.moved(to: path(".timeindex"))
     }
 }

@@ -372,6 +372,21 @@ extension SegmentView {
         }
     }
 
+    /// The byte range a fetch may send as it is: from the batch holding `offset` to `maxBytes` further (the
+    /// first batch whole when `minimumOneBatch`; the last may be cut, as Kafka sends it), within the visible
+    /// bytes. Nil when the range has not been verified (the caller reads and checks it instead) or holds
+    /// nothing to send.
+    func sendableRange(from offset: Int64, maxBytes: Int, visibleSize: Int, endOffset: Int64, minimumOneBatch: Bool) throws(LogError) -> Range<Int>? {
+        guard let (start, first) = try locate(offset), first.baseOffset < endOffset, start < visibleSize else { return nil }
+        var end = min(start + max(0, maxBytes), visibleSize)
+        if end - start < first.totalSize {
+            guard minimumOneBatch else { return nil }
+            end = start + first.totalSize
+        }
+        guard end <= visibleSize, integrity.isVerified(start..<end) else { return nil }
+        return start..<end
+    }
+
     /// Headers of every batch from `position` to the end of the view, checked; known damage is skipped.
     func batches(from position: Int = 0) throws(LogError) -> [(position: Int, header: RecordBatchHeader)] {
         var result: [(position: Int, header: RecordBatchHeader)] = []

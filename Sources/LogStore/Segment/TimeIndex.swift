@@ -16,16 +16,15 @@ extension IndexEntries<TimeIndexEntry> {
 
 /// The sparse time index of a segment (`.timeindex`): big-endian entries of timestamp (i64) and relative
 /// offset (u32), added beside offset index entries when the segment's largest timestamp grew, as Kafka
-/// writes them. Derived data with the same failure rules as `OffsetIndex`. Owned by the segment's writer.
+/// writes them. Derived data, like `OffsetIndex`. Owned by the segment's writer.
 final class TimeIndex {
     static let entrySize = 12
 
-    let file: LogFile
+    let file: IndexFile
     private(set) var entries = IndexEntriesWriter<TimeIndexEntry>()
-    private(set) var fileFailure: StorageError? = nil
 
-    init(file: LogFile) {
-        self.file = file
+    init(path: String) throws(StorageError) {
+        self.file = try IndexFile(path: path, entrySize: Self.entrySize)
     }
 
     var last: TimeIndexEntry? { entries.last }
@@ -33,7 +32,7 @@ final class TimeIndex {
     /// Loads the longest prefix of entries whose timestamps increase and whose offsets do not decrease and
     /// stay at or below `maximumRelativeOffset`; the file is cut to it.
     func load(maximumRelativeOffset: UInt32?) throws(StorageError) {
-        let bytes = try file.read(at: 0, length: try file.size())
+        let bytes = try file.readAll()
         entries.truncate(to: 0)
         var reader = bytes
         while reader.readableBytes >= Self.entrySize,
@@ -42,8 +41,7 @@ final class TimeIndex {
             if let maximumRelativeOffset, relative > maximumRelativeOffset { break }
             entries.append(TimeIndexEntry(timestamp: timestamp, relativeOffset: relative))
         }
-        let kept = entries.count * Self.entrySize
-        if kept != bytes.readableBytes { try file.truncate(to: kept) }
+        if entries.count * Self.entrySize != bytes.readableBytes { try file.truncate(toEntries: entries.count) }
     }
 
     /// Adds an entry when `timestamp` exceeds the last one's. Returns the error when the file could not be
@@ -51,18 +49,10 @@ final class TimeIndex {
     func maybeAppend(timestamp: Int64, relativeOffset: UInt32) -> StorageError? {
         if let last = entries.last, timestamp <= last.timestamp || relativeOffset < last.relativeOffset { return nil }
         entries.append(TimeIndexEntry(timestamp: timestamp, relativeOffset: relativeOffset))
-        guard fileFailure == nil else { return nil }
         var bytes = ByteBuffer()
         bytes.writeInteger(timestamp)
         bytes.writeInteger(relativeOffset)
-        do {
-            try file.write(bytes, at: (entries.count - 1) * Self.entrySize)
-            return nil
-        } catch {
-            fileFailure = error
-            try? file.truncate(to: (entries.count - 1) * Self.entrySize)
-            return error
-        }
+        return file.write(bytes, entry: entries.count - 1)
     }
 
     /// Drops the entries at or beyond `relativeOffset`.
@@ -70,12 +60,11 @@ final class TimeIndex {
         var keep = entries.count
         while keep > 0, entries.entries[keep - 1].relativeOffset >= relativeOffset { keep -= 1 }
         entries.truncate(to: keep)
-        if fileFailure == nil { try file.truncate(to: keep * Self.entrySize) }
+        try file.truncate(toEntries: keep)
     }
 
     func reset() throws(StorageError) {
         entries.truncate(to: 0)
-        fileFailure = nil
-        try file.truncate(to: 0)
+        try file.reset()
     }
 }

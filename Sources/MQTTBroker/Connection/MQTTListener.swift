@@ -8,9 +8,15 @@ import NIOWebSocket
 /// TLS listener only has to put its handler in front.
 public enum MQTTListener {
     /// Binds a TCP listener; returns its server channel (close it to stop accepting).
-    public static func bindTCP(host: String, port: Int, group: any EventLoopGroup, core: MQTTBrokerCore) async throws -> any Channel {
+    /// `serverChannelSetup` adds handlers to the listening channel (the server's descriptor gate).
+    public static func bindTCP(
+        host: String, port: Int, group: any EventLoopGroup, core: MQTTBrokerCore, serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil
+    ) async throws -> any Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 4096)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try serverChannelSetup?(channel) }
+            }
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: false)
@@ -25,11 +31,15 @@ public enum MQTTListener {
 
     /// Binds a WebSocket listener that upgrades requests for `path` offering the `mqtt` subprotocol.
     public static func bindWebSocket(
-        host: String, port: Int, path: String = "/mqtt", group: any EventLoopGroup, core: MQTTBrokerCore
+        host: String, port: Int, path: String = "/mqtt", group: any EventLoopGroup, core: MQTTBrokerCore,
+        serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil
     ) async throws -> any Channel {
         let maximumFrameSize = max(1 << 16, core.configuration.maximumPacketSize + 16)
         return try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 4096)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try serverChannelSetup?(channel) }
+            }
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
