@@ -102,8 +102,13 @@ kafka=(--kafka "127.0.0.1:$KAFKA_PORT" --broker-name tributary --broker-version 
 run "produce 100 B acks=all" kafka-produce "${kafka[@]}" --record-size 100 --acks all
 run "produce 100 B acks=1" kafka-produce "${kafka[@]}" --record-size 100 --acks 1
 run "produce 1 KiB acks=all" kafka-produce "${kafka[@]}" --record-size 1024 --acks all
+# Several producers share the group commit: the durable-throughput figure to set beside dd's.
+run "produce 1 KiB acks=all 4 producers" kafka-produce "${kafka[@]}" --record-size 1024 --acks all --producers 4
 run "produce 1 KiB acks=1" kafka-produce "${kafka[@]}" --record-size 1024 --acks 1
 run "consume 100 B" kafka-consume "${kafka[@]}" --record-size 100 --produce-records 2000000
+# Page-cache reads sent with sendfile: bandwidth next to loopback TCP (1 KiB records keep the client's
+# per-record work from being the limit).
+run "consume 1 KiB" kafka-consume "${kafka[@]}" --record-size 1024 --produce-records 2000000
 run "consume 100 B in a group of 2" kafka-consume "${kafka[@]}" --record-size 100 --produce-records 2000000 --group "bench-$COMMIT-$$" --consumers 2
 # End-to-end latency at half the measured maximum of 100-byte acks=all.
 MAX_RATE=$(python3 -c 'import json,sys

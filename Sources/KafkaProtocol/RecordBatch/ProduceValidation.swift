@@ -149,67 +149,65 @@ extension RecordBatch {
         var badTimestamps: [ProduceValidationError.RecordProblem] = []
     }
 
-    /// Walks the records without building them: each must use exactly the bytes its length announces.
+    /// Walks the records without building them: each must use exactly the bytes its length announces. It
+    /// reads the raw bytes with a cursor (`RecordCursor`) rather than through `ByteBuffer`'s reading methods:
+    /// this runs for every produced record, and the per-call bookkeeping of those was most of its cost.
     static func scanRecords(_ body: ByteBuffer, header: RecordBatchHeader, rules: ProduceValidationRules, now: Int64) throws(RecordBatchError) -> RecordsSummary {
-        var summary = RecordsSummary()
-        var input = body
-        var index = 0
         let checkTimestamps = !rules.logAppendTime && (rules.timestampBeforeMaxMilliseconds != .max || rules.timestampAfterMaxMilliseconds != .max)
-        while input.readableBytes > 0 {
-            guard index < Int(header.recordCount) else {
-                throw .recordCountMismatch(declared: header.recordCount, actual: index + 1)
-            }
-            do {
-                let length = try input.readKafkaVarint(field: "Record.Length")
-                guard length >= 0 else { throw KafkaDecodingError("Record.Length", .negativeLength(Int64(length))) }
-                var record = try input.readKafkaSlice(length: Int(length), field: "Record.Length")
-                _ = try record.readKafkaInt8(field: "Record.Attributes")
-                let timestampDelta = try record.readKafkaVarlong(field: "Record.TimestampDelta")
-                let offsetDelta = try record.readKafkaVarint(field: "Record.OffsetDelta")
+        let result: Result<RecordsSummary, RecordBatchError> = body.withUnsafeReadableBytes { raw in
+            var summary = RecordsSummary()
+            var cursor = RecordCursor(bytes: raw)
+            var index = 0
+            while !cursor.isAtEnd {
+                guard index < Int(header.recordCount) else {
+                    return .failure(.recordCountMismatch(declared: header.recordCount, actual: index + 1))
+                }
+                func invalid(_ reason: String) -> Result<RecordsSummary, RecordBatchError> {
+                    .failure(.invalidRecord(index: index, reason: reason))
+                }
+                guard let length = cursor.varint(), length >= 0, let recordEnd = cursor.end(after: Int(length)) else {
+                    return invalid("the record's length is malformed or exceeds the batch")
+                }
+                var record = RecordCursor(bytes: raw, from: cursor.position, to: recordEnd)
+                cursor.position = recordEnd
+                guard record.skip(1), let timestampDelta = record.varlong(), let offsetDelta = record.varint() else {
+                    return invalid("the record ends inside its attributes, timestamp or offset delta")
+                }
                 guard offsetDelta == Int32(truncatingIfNeeded: index) else {
-                    throw RecordBatchError.invalidRecord(index: index, reason: "offset delta \(offsetDelta) where \(index) was expected")
+                    return invalid("offset delta \(offsetDelta) where \(index) was expected")
                 }
                 let (timestamp, overflow) = header.baseTimestamp.addingReportingOverflow(timestampDelta)
                 guard !overflow else {
-                    throw RecordBatchError.invalidRecord(index: index, reason: "timestamp delta \(timestampDelta) overflows the base timestamp \(header.baseTimestamp)")
+                    return invalid("timestamp delta \(timestampDelta) overflows the base timestamp \(header.baseTimestamp)")
                 }
                 summary.maximumTimestamp = max(summary.maximumTimestamp, timestamp)
                 if checkTimestamps, let problem = timestampProblem(timestamp, index: index, now: now, rules: rules) {
                     summary.badTimestamps.append(.init(index: index, message: problem))
                 }
-                let keyLength = try record.readKafkaVarint(field: "Record.Key")
-                if keyLength < 0 {
-                    if rules.requireKeys { summary.missingKeys.append(index) }
-                } else {
-                    _ = try record.readKafkaSlice(length: Int(keyLength), field: "Record.Key")
+                guard let keyLength = record.varint(), keyLength >= -1, keyLength < 0 || record.skip(Int(keyLength)) else {
+                    return invalid("the key's length is malformed or exceeds the record")
                 }
-                let valueLength = try record.readKafkaVarint(field: "Record.Value")
-                if valueLength >= 0 { _ = try record.readKafkaSlice(length: Int(valueLength), field: "Record.Value") }
-                let headerCount = try record.readKafkaVarint(field: "Record.HeaderCount")
-                guard headerCount >= 0, Int(headerCount) <= record.readableBytes / 2 else {
-                    throw KafkaDecodingError("Record.HeaderCount", .lengthExceedsFrame(length: Int64(headerCount), availableBytes: record.readableBytes))
+                if keyLength < 0 && rules.requireKeys { summary.missingKeys.append(index) }
+                guard let valueLength = record.varint(), valueLength >= -1, valueLength < 0 || record.skip(Int(valueLength)) else {
+                    return invalid("the value's length is malformed or exceeds the record")
+                }
+                guard let headerCount = record.varint(), headerCount >= 0, Int(headerCount) <= record.remaining / 2 else {
+                    return invalid("the header count is malformed or exceeds the record")
                 }
                 for _ in 0..<headerCount {
-                    let headerKeyLength = try record.readKafkaVarint(field: "Record.Header.Key")
-                    guard headerKeyLength >= 0 else { throw KafkaDecodingError("Record.Header.Key", .negativeLength(Int64(headerKeyLength))) }
-                    _ = try record.readKafkaSlice(length: Int(headerKeyLength), field: "Record.Header.Key")
-                    let headerValueLength = try record.readKafkaVarint(field: "Record.Header.Value")
-                    if headerValueLength >= 0 { _ = try record.readKafkaSlice(length: Int(headerValueLength), field: "Record.Header.Value") }
+                    guard let keyLength = record.varint(), keyLength >= 0, record.skip(Int(keyLength)),
+                          let valueLength = record.varint(), valueLength >= -1, valueLength < 0 || record.skip(Int(valueLength))
+                    else { return invalid("a header is malformed or exceeds the record") }
                 }
-                try record.kafkaExpectFullyConsumed(field: "Record")
-            } catch let error as RecordBatchError {
-                throw error
-            } catch let error as KafkaDecodingError {
-                throw .invalidRecord(index: index, reason: error.description)
-            } catch {
-                throw .invalidRecord(index: index, reason: "\(error)")
+                guard record.isAtEnd else { return invalid("\(record.remaining) bytes follow the record's last header") }
+                index += 1
             }
-            index += 1
+            guard index == Int(header.recordCount) else {
+                return .failure(.recordCountMismatch(declared: header.recordCount, actual: index))
+            }
+            return .success(summary)
         }
-        guard index == Int(header.recordCount) else {
-            throw .recordCountMismatch(declared: header.recordCount, actual: index)
-        }
-        return summary
+        return try result.get()
     }
 
     /// Kafka's window check for a CreateTime record, with Kafka's message (wrapping arithmetic as Java's, so
@@ -219,5 +217,60 @@ extension RecordBatch {
         guard now &- timestamp > rules.timestampBeforeMaxMilliseconds || timestamp &- now > rules.timestampAfterMaxMilliseconds else { return nil }
         return "Timestamp \(timestamp) of message with offset \(index) is out of range. The timestamp should be within "
             + "[\(now &- rules.timestampBeforeMaxMilliseconds), \(now &+ rules.timestampAfterMaxMilliseconds)]"
+    }
+}
+
+/// Reads the varints and lengths of records from raw bytes, refusing (nil, false) anything that runs past its
+/// end; it never traps. Kafka's record fields: zig-zag varints (int32) and varlongs (int64).
+struct RecordCursor {
+    let bytes: UnsafeRawBufferPointer
+    var position: Int
+    let limit: Int
+
+    init(bytes: UnsafeRawBufferPointer, from position: Int = 0, to limit: Int? = nil) {
+        self.bytes = bytes
+        self.position = position
+        self.limit = limit ?? bytes.count
+    }
+
+    var isAtEnd: Bool { position >= limit }
+    var remaining: Int { limit - position }
+
+    /// The position `count` bytes further, if that is within the cursor's bytes.
+    func end(after count: Int) -> Int? {
+        count <= remaining ? position + count : nil
+    }
+
+    mutating func skip(_ count: Int) -> Bool {
+        guard count >= 0, count <= remaining else { return false }
+        position += count
+        return true
+    }
+
+    /// An unsigned LEB128 value of at most `maximumBytes` bytes whose last byte fits in `lastByteBits` bits.
+    private mutating func unsigned(maximumBytes: Int, lastByteMaximum: UInt8) -> UInt64? {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        for count in 1...maximumBytes {
+            guard position < limit else { return nil }
+            let byte = bytes[position]
+            position += 1
+            if count == maximumBytes && byte > lastByteMaximum { return nil }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return result }
+            shift += 7
+        }
+        return nil
+    }
+
+    mutating func varint() -> Int32? {
+        guard let raw = unsigned(maximumBytes: 5, lastByteMaximum: 0x0F) else { return nil }
+        let value = UInt32(truncatingIfNeeded: raw)
+        return Int32(bitPattern: (value >> 1) ^ (0 &- (value & 1)))
+    }
+
+    mutating func varlong() -> Int64? {
+        guard let raw = unsigned(maximumBytes: 10, lastByteMaximum: 0x01) else { return nil }
+        return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
     }
 }

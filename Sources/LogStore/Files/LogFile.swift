@@ -90,6 +90,35 @@ public final class LogFile: Sendable {
         try result.get()
     }
 
+    /// Writes `head` followed by `tail` at `offset` with one pwritev(2) where it takes everything, so that a
+    /// caller can replace a prefix of a shared buffer without copying the buffer.
+    public func write(_ head: ByteBuffer, then tail: ByteBuffer, at offset: Int) throws(StorageError) {
+        let written: Int = head.withUnsafeReadableBytes { first in
+            tail.withUnsafeReadableBytes { second in
+                var vectors = [
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count),
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count),
+                ]
+                while true {
+                    let result = pwritev(descriptor, &vectors, 2, off_t(offset))
+                    if result < 0 && errno == EINTR { continue }
+                    return result
+                }
+            }
+        }
+        if written < 0 { throw StorageError(operation: "pwritev", path: path, errorNumber: errno) }
+        let total = head.readableBytes + tail.readableBytes
+        guard written < total else { return }
+        // A short write: the rest one part at a time.
+        if written < head.readableBytes {
+            try write(head.getSlice(at: head.readerIndex + written, length: head.readableBytes - written) ?? ByteBuffer(), at: offset + written)
+            try write(tail, at: offset + head.readableBytes)
+        } else {
+            let done = written - head.readableBytes
+            try write(tail.getSlice(at: tail.readerIndex + done, length: tail.readableBytes - done) ?? ByteBuffer(), at: offset + written)
+        }
+    }
+
     /// Reads up to `length` bytes at `offset`; fewer only at the end of the file.
     public func read(at offset: Int, length: Int, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(StorageError) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: length)

@@ -416,15 +416,20 @@ public final class SegmentedLog: PartitionLog, @unchecked Sendable {
 
     /// Writes one batch at the log end (writer lock held), rolling first when the active segment is full.
     private func write(_ original: RecordBatch, config: LogConfig, now: Int64, rolled: inout Bool, flushFiles: inout [LogFile], createdSegment: inout Bool) -> Result<AppendResult, Segment.AppendFailure> {
-        var batch = original
         guard nextOffset <= Segment.maximumBaseOffset else {
             // Offsets are exhausted (a log end near Int64.max can only come from a damaged checkpoint).
             return .failure(.refused(StorageError(operation: "assign offsets after \(nextOffset) in", path: directory, errorNumber: EOVERFLOW)))
         }
-        batch.assign(baseOffset: nextOffset, partitionLeaderEpoch: 0)
+        var batch = original
+        // The offsets go into the header only: the bytes keep theirs, and the segment writes the new prefix
+        // in front of them (no copy of a buffer shared with the request).
+        batch.header.baseOffset = nextOffset
+        batch.header.partitionLeaderEpoch = 0
         var logAppendTime: Int64 = -1
         if config.logAppendTime {
             logAppendTime = now
+            // The stamp lies inside the CRC: the bytes are changed (and copied) in this case.
+            batch.assign(baseOffset: nextOffset, partitionLeaderEpoch: 0)
             Self.stampLogAppendTime(&batch, time: now)
         }
         let header = batch.header
@@ -446,7 +451,7 @@ public final class SegmentedLog: PartitionLog, @unchecked Sendable {
             }
         }
         do {
-            if let indexFailure = try active.append(batch.bytes, header: header), !indexFailureReported {
+            if let indexFailure = try active.append(batch.bytes, header: header, rewritingPrefix: true), !indexFailureReported {
                 indexFailureReported = true
                 logger.warning("an index file could not be written; it is rebuilt at the next start", metadata: ["error": "\(indexFailure)"])
             }

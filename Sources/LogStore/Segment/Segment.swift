@@ -108,13 +108,26 @@ final class Segment {
 
     /// Appends one batch whose offsets are assigned. A failed write is cut off again, so no partial batch
     /// stays. Returns an index-file error to report (the append itself succeeded).
-    func append(_ batch: ByteBuffer, header: RecordBatchHeader) throws(AppendFailure) -> StorageError? {
-        guard header.baseOffset >= nextOffset, header.lastOffset - baseOffset <= Int64(UInt32.max) else {
+    ///
+    /// With `rewritingPrefix`, the batch's first 16 bytes (base offset, length, partition leader epoch, all
+    /// outside the CRC) are written from `header` instead: the batch's bytes, often a slice of the request
+    /// they came in, are sent to the file as they are, never copied to change them.
+    func append(_ batch: ByteBuffer, header: RecordBatchHeader, rewritingPrefix: Bool = false) throws(AppendFailure) -> StorageError? {
+        guard header.baseOffset >= nextOffset, header.lastOffset - baseOffset <= Int64(UInt32.max), batch.readableBytes == header.totalSize else {
             throw .refused(StorageError(operation: "append offsets \(header.baseOffset)-\(header.lastOffset) after \(nextOffset - 1) to", path: log.path, errorNumber: EINVAL))
         }
         let position = size
         do {
-            try log.write(batch, at: position)
+            if rewritingPrefix {
+                var prefix = ByteBuffer()
+                prefix.writeInteger(header.baseOffset)
+                prefix.writeInteger(header.batchLength)
+                prefix.writeInteger(header.partitionLeaderEpoch)
+                let rest = batch.getSlice(at: batch.readerIndex + 16, length: batch.readableBytes - 16) ?? ByteBuffer()
+                try log.write(prefix, then: rest, at: position)
+            } else {
+                try log.write(batch, at: position)
+            }
         } catch {
             do {
                 try log.truncate(to: position)
