@@ -106,28 +106,22 @@ public final class TopicRegistry: @unchecked Sendable {
     @discardableResult
     public func load() throws(TopicError) -> LoadProblems {
         var problems = LoadProblems()
-        guard FileSystem.exists(path) else { return problems }
-        let bytes: [UInt8]
-        do {
-            bytes = try FileSystem.readAll(path)
+        let stored: Stored
+        do throws(StorageError) {
+            switch try StateFile.load(Stored.self, from: path) {
+            case .missing:
+                return problems
+            case .loaded(let value):
+                stored = value
+            case .damaged(let kept, let error):
+                logger.error("the topic registry is damaged; kept it beside and rebuilding it from the partition directories", metadata: [
+                    "file": "\(path)", "keptAs": "\(kept)", "error": "\(error)",
+                ])
+                problems.damagedFileKeptAs = kept
+                return problems
+            }
         } catch {
             throw .storage("cannot read \(path): \(error)")
-        }
-        let stored: Stored
-        do {
-            stored = try JSONDecoder().decode(Stored.self, from: Data(bytes))
-        } catch {
-            let kept = path + ".damaged-\(Int64(Date().timeIntervalSince1970 * 1000))"
-            do {
-                try FileSystem.rename(path, to: kept)
-            } catch let renameError {
-                throw .storage("\(path) is damaged (\(error)) and cannot be moved aside: \(renameError)")
-            }
-            logger.error("the topic registry is damaged; kept it beside and rebuilding it from the partition directories", metadata: [
-                "file": "\(path)", "keptAs": "\(kept)", "error": "\(error)",
-            ])
-            problems.damagedFileKeptAs = kept
-            return problems
         }
         var byName: [String: TopicMetadata] = [:]
         var byId: [KafkaUUID: String] = [:]
@@ -188,16 +182,8 @@ public final class TopicRegistry: @unchecked Sendable {
         let stored = Stored(version: 1, topics: topicsByName.values.sorted { $0.name < $1.name }.map {
             Stored.Topic(name: $0.name, id: $0.topicId.description, partitions: $0.partitionCount, configs: $0.configs)
         })
-        let data: Data
         do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            data = try encoder.encode(stored)
-        } catch {
-            throw .storage("cannot encode the topic registry: \(error)")
-        }
-        do {
-            try FileSystem.writeAtomically(Array(data), to: path)
+            try StateFile.save(stored, to: path)
         } catch {
             throw .storage("cannot write \(path): \(error)")
         }

@@ -1,6 +1,5 @@
 public import Coordinator
 import KafkaProtocol
-import Foundation
 public import LogStore
 public import Logging
 import NIOConcurrencyHelpers
@@ -301,27 +300,21 @@ public final class DynamicBrokerConfigs: Sendable {
     /// that are no longer acceptable (read-only or invalid) are dropped and logged.
     public static func load(dataDirectory: String, logger: Logger) throws(DynamicBrokerConfigsError) -> DynamicBrokerConfigs {
         let path = dataDirectory + "/" + fileName
-        guard FileSystem.exists(path) else { return DynamicBrokerConfigs(path: path, values: Values()) }
-        let bytes: [UInt8]
-        do {
-            bytes = try FileSystem.readAll(path)
+        let stored: Stored
+        do throws(StorageError) {
+            switch try StateFile.load(Stored.self, from: path) {
+            case .missing:
+                return DynamicBrokerConfigs(path: path, values: Values())
+            case .loaded(let value):
+                stored = value
+            case .damaged(let kept, let error):
+                logger.error("the dynamic broker configs are damaged; kept them aside and starting without them", metadata: [
+                    "file": "\(path)", "keptAs": "\(kept)", "error": "\(error)",
+                ])
+                return DynamicBrokerConfigs(path: path, values: Values())
+            }
         } catch {
             throw .storage(error)
-        }
-        let stored: Stored
-        do {
-            stored = try JSONDecoder().decode(Stored.self, from: Data(bytes))
-        } catch {
-            let kept = path + ".damaged-\(Int64(Date().timeIntervalSince1970 * 1000))"
-            do {
-                try FileSystem.rename(path, to: kept)
-            } catch {
-                throw .storage(error)
-            }
-            logger.error("the dynamic broker configs are damaged; kept them aside and starting without them", metadata: [
-                "file": "\(path)", "keptAs": "\(kept)", "error": "\(error)",
-            ])
-            return DynamicBrokerConfigs(path: path, values: Values())
         }
         func acceptable(_ configs: [String: String], perBroker: Bool) -> [String: String] {
             var kept: [String: String] = [:]
@@ -354,18 +347,13 @@ public final class DynamicBrokerConfigs: Sendable {
         var next = values
         if perBroker { next.broker = configs } else { next.clusterDefaults = configs }
         if let path {
-            let data: Data
             do {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                data = try encoder.encode(Stored(version: 1, clusterDefaults: next.clusterDefaults, broker: next.broker))
+                try StateFile.save(Stored(version: 1, clusterDefaults: next.clusterDefaults, broker: next.broker), to: path)
             } catch {
-                throw .encoding("\(error)")
-            }
-            do {
-                try FileSystem.writeAtomically(Array(data), to: path)
-            } catch {
-                throw .storage(error)
+                switch error {
+                case .encoding(let why): throw .encoding(why)
+                case .storage(let storageError): throw .storage(storageError)
+                }
             }
         }
         state.withLockedValue { $0 = next }
