@@ -10,9 +10,9 @@ public import NIOPosix
 public struct BrokerConfiguration: Sendable {
     public var nodeId: Int32 = 0
     public var clusterId: String = ""
-    /// The address clients are told to connect to (Metadata, DescribeCluster).
-    public var advertisedHost: String = "localhost"
-    public var advertisedPort: Int32 = 9092
+    /// Every Kafka listener, as `advertised.listeners` reports them (a connection is told the address of
+    /// the listener it came in on).
+    public var endpoints: [KafkaEndpoint] = [KafkaEndpoint(securityProtocol: .plaintext, advertisedHost: "localhost", advertisedPort: 9092)]
     public var rack: String? = nil
     public var dataDirectory: String = "./data"
     /// `auto.create.topics.enable`
@@ -39,6 +39,31 @@ public struct BrokerConfiguration: Sendable {
 }
 
 public struct PartitionNotFound: Error {}
+
+/// One Kafka listener as clients see it: its security protocol (Kafka's names) and the address Metadata,
+/// FindCoordinator and DescribeCluster give clients that connected through it.
+public struct KafkaEndpoint: Sendable, Equatable {
+    public enum SecurityProtocol: String, Sendable {
+        case plaintext = "PLAINTEXT"
+        case ssl = "SSL"
+    }
+
+    public var securityProtocol: SecurityProtocol
+    public var advertisedHost: String
+    public var advertisedPort: Int32
+
+    public init(securityProtocol: SecurityProtocol, advertisedHost: String, advertisedPort: Int32) {
+        self.securityProtocol = securityProtocol
+        self.advertisedHost = advertisedHost
+        self.advertisedPort = advertisedPort
+    }
+
+    /// Whether stored batches may go to the socket with sendfile: not through TLS, which encrypts in the process.
+    public var sendsFiles: Bool { securityProtocol == .plaintext }
+
+    /// `PROTOCOL://host:port`, as Kafka writes listeners.
+    public var description: String { "\(securityProtocol.rawValue)://\(advertisedHost):\(advertisedPort)" }
+}
 
 /// What the request handlers share: configuration, topics, logs, the I/O thread pool.
 public final class Broker: Sendable {

@@ -8,6 +8,7 @@ import NIOPosix
 public final class KafkaListener: Sendable {
     let broker: Broker
     let coordinator: GroupCoordinator
+    public let endpoint: KafkaEndpoint
     let group: any EventLoopGroup
     let logger: Logger
     private let state = NIOLockedValueBox<State>(State())
@@ -17,18 +18,24 @@ public final class KafkaListener: Sendable {
         var connections: [ObjectIdentifier: any Channel] = [:]
     }
 
-    public init(broker: Broker, coordinator: GroupCoordinator, group: any EventLoopGroup, logger: Logger) {
+    public init(broker: Broker, coordinator: GroupCoordinator, endpoint: KafkaEndpoint, group: any EventLoopGroup, logger: Logger) {
         self.broker = broker
         self.coordinator = coordinator
+        self.endpoint = endpoint
         self.group = group
         self.logger = logger
     }
 
     /// Binds and starts accepting. Returns the bound address (useful with port 0). `serverChannelSetup` adds
-    /// handlers to the listening channel (the server's descriptor gate), on its event loop.
-    public func start(host: String, port: Int, serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil) async throws -> SocketAddress {
+    /// handlers to the listening channel (the server's descriptor gate), `connectionSetup` to each accepted
+    /// connection before the Kafka handlers (TLS), both on the channel's event loop.
+    public func start(
+        host: String, port: Int, serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil,
+        connectionSetup: (@Sendable (any Channel) throws -> Void)? = nil
+    ) async throws -> SocketAddress {
         let broker = self.broker
         let coordinator = self.coordinator
+        let endpoint = self.endpoint
         let logger = self.logger
         let configuration = broker.configuration
         let bootstrap = ServerBootstrap(group: group)
@@ -43,10 +50,11 @@ public final class KafkaListener: Sendable {
             .childChannelInitializer { [weak self] channel in
                 self?.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
+                    try connectionSetup?(channel)
                     let idle = IdleStateHandler(readTimeout: .milliseconds(configuration.connectionsMaxIdleMilliseconds))
                     try channel.pipeline.syncOperations.addHandler(idle)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maximumFrameBytes: configuration.maxRequestBytes)))
-                    try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(broker: broker, coordinator: coordinator, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(broker: broker, coordinator: coordinator, endpoint: endpoint, logger: logger))
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
@@ -54,7 +62,7 @@ public final class KafkaListener: Sendable {
         guard let address = channel.localAddress else {
             throw ChannelError.unknownLocalAddress
         }
-        logger.info("kafka listener started", metadata: ["address": "\(address)"])
+        logger.info("kafka listener started", metadata: ["address": "\(address)", "protocol": "\(endpoint.securityProtocol.rawValue)"])
         return address
     }
 

@@ -33,6 +33,23 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
+/// The certificates of the TLS listeners.
+public struct TLSSettings: Sendable, Equatable {
+    public enum ClientAuthentication: String, Sendable {
+        case none
+        /// A client may present a certificate; one that does not chain to `tls-ca` is refused.
+        case optional
+        case require
+    }
+
+    public var certificateChainFile: String? = nil
+    public var privateKeyFile: String? = nil
+    public var trustedCertificateAuthoritiesFile: String? = nil
+    public var clientAuthentication = ClientAuthentication.none
+
+    public init() {}
+}
+
 public struct ConfigurationError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
@@ -43,7 +60,10 @@ public struct ConfigurationError: Error, CustomStringConvertible {
 /// Flags win over the environment, which wins over the file, which wins over the defaults.
 public struct ServerConfiguration: Sendable {
     public var dataDirectory = "./data"
-    public var kafkaListen = HostPort(host: "0.0.0.0", port: 9092)
+    /// The plaintext Kafka listener; nil turns it off (`kafka-listen: off`).
+    public var kafkaListen: HostPort? = HostPort(host: "0.0.0.0", port: 9092)
+    /// The Kafka listener with TLS (Kafka's `SSL` security protocol); off unless set.
+    public var kafkaTLSListen: HostPort? = nil
     /// What clients are told to connect to; by default the listener's address, with "localhost" for a
     /// wildcard host.
     public var advertised: HostPort? = nil
@@ -62,6 +82,11 @@ public struct ServerConfiguration: Sendable {
     public var mqttListen: HostPort? = HostPort(host: "0.0.0.0", port: 1883)
     /// MQTT over WebSocket (path /mqtt, subprotocol mqtt); off unless set.
     public var mqttWebSocketListen: HostPort? = nil
+    /// MQTT over TLS (usually port 8883) and over WebSocket with TLS; off unless set.
+    public var mqttTLSListen: HostPort? = nil
+    public var mqttSecureWebSocketListen: HostPort? = nil
+    /// Certificates of every TLS listener.
+    public var tls = TLSSettings()
     public var mqtt = MQTTBrokerConfiguration()
     /// Ingress routes from the config file's `routes:`; the fallback `#` → mqtt.messages follows them.
     public var routes: [IngressRoute] = []
@@ -78,7 +103,8 @@ public struct ServerConfiguration: Sendable {
     /// The settings, their meaning, and how each is parsed. Names are the flag names without dashes.
     public static let settings: [(name: String, help: String)] = [
         ("data", "Data directory (default ./data)."),
-        ("kafka-listen", "Kafka listener, HOST:PORT (default 0.0.0.0:9092)."),
+        ("kafka-listen", "Kafka listener (PLAINTEXT), HOST:PORT, or off (default 0.0.0.0:9092)."),
+        ("kafka-tls-listen", "Kafka listener with TLS (SSL), HOST:PORT, or off (default off)."),
         ("advertised", "Kafka address advertised to clients, HOST:PORT (default: the listener, localhost for 0.0.0.0)."),
         ("node-id", "Broker id (default 0)."),
         ("default-partitions", "Partitions of auto-created topics, num.partitions (default 1)."),
@@ -100,6 +126,12 @@ public struct ServerConfiguration: Sendable {
         ("offsets-retention-minutes", "How long offsets of empty groups are kept, offsets.retention.minutes (default 10080)."),
         ("mqtt-listen", "MQTT listener, HOST:PORT, or off (default 0.0.0.0:1883)."),
         ("mqtt-ws-listen", "MQTT over WebSocket listener (path /mqtt), HOST:PORT, or off (default off)."),
+        ("mqtt-tls-listen", "MQTT over TLS listener, HOST:PORT (usually :8883), or off (default off)."),
+        ("mqtt-wss-listen", "MQTT over WebSocket with TLS listener (path /mqtt), HOST:PORT, or off (default off)."),
+        ("tls-cert", "PEM file with the certificate chain of the TLS listeners (server certificate first)."),
+        ("tls-key", "PEM file with the private key of that certificate."),
+        ("tls-ca", "PEM file of the CAs that client certificates must chain to."),
+        ("tls-client-auth", "Client certificates on TLS listeners: none, optional (checked when given) or require (default none)."),
         ("mqtt-max-packet-size", "Largest MQTT packet accepted, bytes (default 1048576)."),
         ("mqtt-receive-maximum", "Unacknowledged QoS 1/2 publishes a client may send (default 100)."),
         ("mqtt-max-inflight", "Unacknowledged QoS 1/2 messages sent to a client (default 100)."),
@@ -136,6 +168,7 @@ public struct ServerConfiguration: Sendable {
         }
         for (key, value) in flags { values[key] = value }
         try configuration.apply(values)
+        try configuration.validate()
         return configuration
     }
 
@@ -369,6 +402,11 @@ public struct ServerConfiguration: Sendable {
     }
 
     mutating func apply(_ values: [String: String]) throws {
+        func listenAddress(_ name: String, _ text: String) throws -> HostPort? {
+            if ["off", "none", ""].contains(text.lowercased()) { return nil }
+            guard let address = HostPort(parsing: text) else { throw ConfigurationError("\(name) must be HOST:PORT or off, not '\(text)'") }
+            return address
+        }
         func integer<T: FixedWidthInteger>(_ name: String, _ text: String, min: T, max: T = .max) throws -> T {
             guard let value = T(text.trimmingCharacters(in: .whitespaces)), value >= min, value <= max else {
                 throw ConfigurationError("\(name) must be an integer from \(min) to \(max), not '\(text)'")
@@ -380,9 +418,18 @@ public struct ServerConfiguration: Sendable {
             case "data":
                 guard !text.isEmpty else { throw ConfigurationError("data must not be empty") }
                 dataDirectory = text
-            case "kafka-listen":
-                guard let address = HostPort(parsing: text) else { throw ConfigurationError("kafka-listen must be HOST:PORT, not '\(text)'") }
-                kafkaListen = address
+            case "kafka-listen": kafkaListen = try listenAddress(name, text)
+            case "kafka-tls-listen": kafkaTLSListen = try listenAddress(name, text)
+            case "mqtt-tls-listen": mqttTLSListen = try listenAddress(name, text)
+            case "mqtt-wss-listen": mqttSecureWebSocketListen = try listenAddress(name, text)
+            case "tls-cert": tls.certificateChainFile = text.isEmpty ? nil : text
+            case "tls-key": tls.privateKeyFile = text.isEmpty ? nil : text
+            case "tls-ca": tls.trustedCertificateAuthoritiesFile = text.isEmpty ? nil : text
+            case "tls-client-auth":
+                guard let mode = TLSSettings.ClientAuthentication(rawValue: text.lowercased()) else {
+                    throw ConfigurationError("tls-client-auth must be none, optional or require, not '\(text)'")
+                }
+                tls.clientAuthentication = mode
             case "advertised":
                 guard let address = HostPort(parsing: text), address.port > 0 else { throw ConfigurationError("advertised must be HOST:PORT, not '\(text)'") }
                 advertised = address
@@ -422,20 +469,8 @@ public struct ServerConfiguration: Sendable {
             case "group-initial-rebalance-delay-ms": groupSettings.groups.initialRebalanceDelayMilliseconds = try integer(name, text, min: 0, max: Int64(Int32.max))
             case "offsets-topic-partitions": groupSettings.offsetsTopicPartitions = try integer(name, text, min: 1)
             case "offsets-retention-minutes": groupSettings.offsetsRetentionMilliseconds = try integer(name, text, min: 1, max: Int64(Int32.max)) * 60_000
-            case "mqtt-listen":
-                if ["off", "none", ""].contains(text.lowercased()) {
-                    mqttListen = nil
-                } else {
-                    guard let address = HostPort(parsing: text) else { throw ConfigurationError("mqtt-listen must be HOST:PORT or off, not '\(text)'") }
-                    mqttListen = address
-                }
-            case "mqtt-ws-listen":
-                if ["off", "none", ""].contains(text.lowercased()) {
-                    mqttWebSocketListen = nil
-                } else {
-                    guard let address = HostPort(parsing: text) else { throw ConfigurationError("mqtt-ws-listen must be HOST:PORT or off, not '\(text)'") }
-                    mqttWebSocketListen = address
-                }
+            case "mqtt-listen": mqttListen = try listenAddress(name, text)
+            case "mqtt-ws-listen": mqttWebSocketListen = try listenAddress(name, text)
             case "mqtt-max-packet-size": mqtt.maximumPacketSize = try integer(name, text, min: 64, max: 268_435_460)
             case "mqtt-receive-maximum": mqtt.receiveMaximum = try integer(name, text, min: 1)
             case "mqtt-max-inflight": mqtt.maximumInflight = try integer(name, text, min: 1)
@@ -470,15 +505,49 @@ public struct ServerConfiguration: Sendable {
         }
     }
 
+    /// The address clients of the plaintext listener are told to use (the TLS listener's when only it runs).
     public var advertisedAddress: HostPort {
         if let advertised { return advertised }
-        let wildcard = kafkaListen.host == "0.0.0.0" || kafkaListen.host == "::"
-        return HostPort(host: wildcard ? "localhost" : kafkaListen.host, port: kafkaListen.port)
+        let listener = kafkaListen ?? kafkaTLSListen ?? HostPort(host: "0.0.0.0", port: 9092)
+        let wildcard = listener.host == "0.0.0.0" || listener.host == "::"
+        return HostPort(host: wildcard ? "localhost" : listener.host, port: listener.port)
+    }
+
+    /// The Kafka listeners and what each advertises: the TLS one the advertised host with its own port.
+    public var kafkaEndpoints: [(listen: HostPort, endpoint: KafkaEndpoint)] {
+        var endpoints: [(HostPort, KafkaEndpoint)] = []
+        if let kafkaListen {
+            endpoints.append((kafkaListen, KafkaEndpoint(securityProtocol: .plaintext, advertisedHost: advertisedAddress.host, advertisedPort: Int32(advertisedAddress.port))))
+        }
+        if let kafkaTLSListen {
+            let port = kafkaListen == nil ? advertisedAddress.port : kafkaTLSListen.port
+            endpoints.append((kafkaTLSListen, KafkaEndpoint(securityProtocol: .ssl, advertisedHost: advertisedAddress.host, advertisedPort: Int32(port))))
+        }
+        return endpoints
+    }
+
+    /// Whether any listener uses TLS.
+    public var usesTLS: Bool { kafkaTLSListen != nil || mqttTLSListen != nil || mqttSecureWebSocketListen != nil }
+
+    /// Checks combinations single settings cannot: TLS listeners need a certificate and key, client
+    /// certificates need the CAs to check them against, and Kafka needs a listener.
+    func validate() throws {
+        if kafkaListen == nil && kafkaTLSListen == nil {
+            throw ConfigurationError("kafka-listen and kafka-tls-listen are both off: Kafka clients (and the server's own tools) need one")
+        }
+        if usesTLS && (tls.certificateChainFile == nil || tls.privateKeyFile == nil) {
+            throw ConfigurationError("a TLS listener needs tls-cert and tls-key (PEM files)")
+        }
+        if tls.clientAuthentication != .none && tls.trustedCertificateAuthoritiesFile == nil {
+            throw ConfigurationError("tls-client-auth \(tls.clientAuthentication.rawValue) needs tls-ca (the CAs client certificates must chain to)")
+        }
     }
 
     public var summary: Logger.Metadata {
         [
-            "data": "\(dataDirectory)", "kafkaListen": "\(kafkaListen)", "advertised": "\(advertisedAddress)",
+            "data": "\(dataDirectory)", "kafkaListen": "\(kafkaListen.map { "\($0)" } ?? "off")",
+            "kafkaTLSListen": "\(kafkaTLSListen.map { "\($0)" } ?? "off")", "advertised": "\(advertisedAddress)",
+            "mqttTLSListen": "\(mqttTLSListen.map { "\($0)" } ?? "off")", "mqttSecureWebSocketListen": "\(mqttSecureWebSocketListen.map { "\($0)" } ?? "off")",
             "nodeId": "\(nodeId)", "defaultPartitions": "\(defaultPartitions)", "autoCreateTopics": "\(autoCreateTopics)",
             "flushPolicy": "\(logDefaults.flushPolicy)", "segmentBytes": "\(logDefaults.segmentBytes)",
             "retentionMs": "\(logDefaults.retentionMilliseconds)", "retentionBytes": "\(logDefaults.retentionBytes)",

@@ -43,8 +43,7 @@ public enum TributaryServer {
         var brokerConfiguration = BrokerConfiguration()
         brokerConfiguration.nodeId = configuration.nodeId
         brokerConfiguration.clusterId = clusterId
-        brokerConfiguration.advertisedHost = configuration.advertisedAddress.host
-        brokerConfiguration.advertisedPort = Int32(configuration.advertisedAddress.port)
+        brokerConfiguration.endpoints = configuration.kafkaEndpoints.map(\.endpoint)
         brokerConfiguration.dataDirectory = configuration.dataDirectory
         brokerConfiguration.autoCreateTopics = configuration.autoCreateTopics
         brokerConfiguration.defaultPartitions = configuration.defaultPartitions
@@ -87,14 +86,27 @@ public enum TributaryServer {
             "milliseconds": "\((ContinuousClock.now - startedAt).milliseconds)",
         ])
 
-        let listener = KafkaListener(broker: broker, coordinator: coordinator, group: group, logger: logger)
-        let kafka = KafkaService(listener: listener, address: configuration.kafkaListen, descriptors: descriptors)
+        let tls: TLSContexts?
+        do {
+            tls = configuration.usesTLS ? try TLSContexts(settings: configuration.tls, logger: logger) : nil
+        } catch {
+            await shutdown()
+            throw error
+        }
+        let listeners = configuration.kafkaEndpoints.map { listen, endpoint in
+            (listen, KafkaListener(broker: broker, coordinator: coordinator, endpoint: endpoint, group: group, logger: logger))
+        }
+        let kafka = KafkaService(listeners: listeners, tls: tls, descriptors: descriptors)
         let maintenance = MaintenanceService(broker: broker, configuration: configuration, logger: logger)
         var serviceList: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: kafka), .init(service: maintenance)]
-        if configuration.mqttListen != nil || configuration.mqttWebSocketListen != nil {
+        if let tls { serviceList.append(.init(service: TLSReloadService(contexts: tls))) }
+        if configuration.mqttListen != nil || configuration.mqttWebSocketListen != nil || configuration.mqttTLSListen != nil
+            || configuration.mqttSecureWebSocketListen != nil
+        {
             let mqtt: MQTTService
             do {
-                mqtt = try await MQTTService.prepare(configuration: configuration, broker: broker, group: group, descriptors: descriptors, logger: logger)
+                mqtt = try await MQTTService.prepare(
+                    configuration: configuration, broker: broker, group: group, tls: tls, descriptors: descriptors, logger: logger)
             } catch {
                 await shutdown()
                 throw error
@@ -112,7 +124,7 @@ public enum TributaryServer {
             try await services.run()
         } catch {
             logger.error("a service failed; shutting down", metadata: ["error": "\(error)"])
-            await listener.stop()
+            for (_, listener) in listeners { await listener.stop() }
             await shutdown()
             throw error
         }
@@ -128,18 +140,33 @@ extension Duration {
     }
 }
 
-/// Runs the Kafka listener until graceful shutdown.
+/// Runs the Kafka listeners (plaintext and TLS) until graceful shutdown.
 struct KafkaService: Service {
-    let listener: KafkaListener
-    let address: HostPort
+    let listeners: [(address: HostPort, listener: KafkaListener)]
+    let tls: TLSContexts?
     let descriptors: DescriptorBudget
 
     func run() async throws {
         let descriptors = self.descriptors
-        _ = try await listener.start(host: address.host, port: address.port) { try descriptors.installGate(on: $0, for: .kafka) }
-        // Serve until the service group asks to stop, then close the listener and its connections.
+        do {
+            for (address, listener) in listeners {
+                var connectionSetup: (@Sendable (any Channel) throws -> Void)? = nil
+                if listener.endpoint.securityProtocol == .ssl {
+                    guard let tls else { throw ConfigurationError("the Kafka TLS listener has no TLS settings") }
+                    let name = "kafka \(address)"
+                    connectionSetup = { try tls.install(on: $0, listener: name) }
+                }
+                _ = try await listener.start(
+                    host: address.host, port: address.port, serverChannelSetup: { try descriptors.installGate(on: $0, for: .kafka) },
+                    connectionSetup: connectionSetup)
+            }
+        } catch {
+            for (_, listener) in listeners { await listener.stop() }
+            throw error
+        }
+        // Serve until the service group asks to stop, then close the listeners and their connections.
         try? await gracefulShutdown()
-        await listener.stop()
+        for (_, listener) in listeners { await listener.stop() }
     }
 }
 
@@ -152,10 +179,13 @@ struct MQTTService: Service {
     let downlinks: DownlinkService
     let configuration: ServerConfiguration
     let group: any EventLoopGroup
+    let tls: TLSContexts?
     let descriptors: DescriptorBudget
     let logger: Logger
 
-    static func prepare(configuration: ServerConfiguration, broker: Broker, group: any EventLoopGroup, descriptors: DescriptorBudget, logger: Logger) async throws -> MQTTService {
+    static func prepare(
+        configuration: ServerConfiguration, broker: Broker, group: any EventLoopGroup, tls: TLSContexts?, descriptors: DescriptorBudget, logger: Logger
+    ) async throws -> MQTTService {
         let routes: RouteTable
         do {
             routes = try RouteTable(configuration.routes)
@@ -193,7 +223,8 @@ struct MQTTService: Service {
         try await core.start()
         let downlinks = DownlinkService(provider: provider, core: core, logger: logger, clock: clock)
         try await downlinks.loadPositions()
-        return MQTTService(core: core, rules: rules, downlinks: downlinks, configuration: configuration, group: group, descriptors: descriptors, logger: logger)
+        return MQTTService(
+            core: core, rules: rules, downlinks: downlinks, configuration: configuration, group: group, tls: tls, descriptors: descriptors, logger: logger)
     }
 
     func run() async throws {
@@ -212,6 +243,24 @@ struct MQTTService: Service {
                     try descriptors.installGate(on: $0, for: .mqtt)
                 })
                 logger.info("mqtt over websocket listening", metadata: ["address": "\(address)", "path": "/mqtt"])
+            }
+            if let address = configuration.mqttTLSListen {
+                guard let tls else { throw ConfigurationError("mqtt-tls-listen has no TLS settings") }
+                let descriptors = self.descriptors
+                let name = "mqtt \(address)"
+                channels.append(try await MQTTListener.bindTCP(
+                    host: address.host, port: address.port, group: group, core: core,
+                    serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: { try tls.install(on: $0, listener: name) }))
+                logger.info("mqtt over tls listening", metadata: ["address": "\(address)"])
+            }
+            if let address = configuration.mqttSecureWebSocketListen {
+                guard let tls else { throw ConfigurationError("mqtt-wss-listen has no TLS settings") }
+                let descriptors = self.descriptors
+                let name = "mqtt-wss \(address)"
+                channels.append(try await MQTTListener.bindWebSocket(
+                    host: address.host, port: address.port, group: group, core: core,
+                    serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: { try tls.install(on: $0, listener: name) }))
+                logger.info("mqtt over secure websocket listening", metadata: ["address": "\(address)", "path": "/mqtt"])
             }
         } catch {
             for channel in channels { try? await channel.close() }
@@ -245,7 +294,8 @@ struct MQTTService: Service {
 
     func reload() {
         guard let path = configuration.configFile else {
-            logger.warning("SIGHUP: no config file was given, nothing to reload")
+            // With TLS the signal still reloads the certificates (TLSReloadService).
+            logger.log(level: tls == nil ? .warning : .debug, "SIGHUP: no config file was given, no rules or downlinks to reload")
             return
         }
         do {

@@ -28,7 +28,8 @@ struct Serve: AsyncParsableCommand {
     var config: String?
 
     @Option(help: "Data directory.") var data: String?
-    @Option(name: .customLong("kafka-listen"), help: "Kafka listener, HOST:PORT.") var kafkaListen: String?
+    @Option(name: .customLong("kafka-listen"), help: "Kafka listener (PLAINTEXT), HOST:PORT or off.") var kafkaListen: String?
+    @Option(name: .customLong("kafka-tls-listen"), help: "Kafka listener with TLS (SSL), HOST:PORT or off.") var kafkaTlsListen: String?
     @Option(help: "Kafka address advertised to clients, HOST:PORT.") var advertised: String?
     @Option(name: .customLong("node-id"), help: "Broker id.") var nodeId: String?
     @Option(name: .customLong("default-partitions"), help: "Partitions of auto-created topics.") var defaultPartitions: String?
@@ -50,6 +51,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("offsets-retention-minutes"), help: "Retention of offsets of empty groups.") var offsetsRetentionMinutes: String?
     @Option(name: .customLong("mqtt-listen"), help: "MQTT listener, HOST:PORT or off (default 0.0.0.0:1883).") var mqttListen: String?
     @Option(name: .customLong("mqtt-ws-listen"), help: "MQTT over WebSocket listener, HOST:PORT or off.") var mqttWsListen: String?
+    @Option(name: .customLong("mqtt-tls-listen"), help: "MQTT over TLS listener, HOST:PORT or off.") var mqttTlsListen: String?
+    @Option(name: .customLong("mqtt-wss-listen"), help: "MQTT over WebSocket with TLS listener, HOST:PORT or off.") var mqttWssListen: String?
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain of the TLS listeners.") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key of the TLS listeners.") var tlsKey: String?
+    @Option(name: .customLong("tls-ca"), help: "PEM CAs that client certificates must chain to.") var tlsCa: String?
+    @Option(name: .customLong("tls-client-auth"), help: "none, optional or require.") var tlsClientAuth: String?
     @Option(name: .customLong("mqtt-max-packet-size"), help: "Largest MQTT packet accepted.") var mqttMaxPacketSize: String?
     @Option(name: .customLong("mqtt-receive-maximum"), help: "Unacknowledged publishes a client may send.") var mqttReceiveMaximum: String?
     @Option(name: .customLong("mqtt-max-inflight"), help: "Unacknowledged messages sent to a client.") var mqttMaxInflight: String?
@@ -67,7 +74,7 @@ struct Serve: AsyncParsableCommand {
 
     var flags: [String: String] {
         let pairs: [(String, String?)] = [
-            ("data", data), ("kafka-listen", kafkaListen), ("advertised", advertised), ("node-id", nodeId),
+            ("data", data), ("kafka-listen", kafkaListen), ("kafka-tls-listen", kafkaTlsListen), ("advertised", advertised), ("node-id", nodeId),
             ("default-partitions", defaultPartitions), ("auto-create-topics", autoCreateTopics),
             ("max-request-bytes", maxRequestBytes), ("connections-max-idle-ms", connectionsMaxIdleMs),
             ("log-level", logLevel), ("flush-policy", flushPolicy), ("log-segment-bytes", logSegmentBytes),
@@ -76,7 +83,9 @@ struct Serve: AsyncParsableCommand {
             ("group-min-session-timeout-ms", groupMinSessionTimeoutMs), ("group-max-session-timeout-ms", groupMaxSessionTimeoutMs),
             ("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs), ("offsets-topic-partitions", offsetsTopicPartitions),
             ("offsets-retention-minutes", offsetsRetentionMinutes),
-            ("mqtt-listen", mqttListen), ("mqtt-ws-listen", mqttWsListen), ("mqtt-max-packet-size", mqttMaxPacketSize),
+            ("mqtt-listen", mqttListen), ("mqtt-ws-listen", mqttWsListen), ("mqtt-tls-listen", mqttTlsListen), ("mqtt-wss-listen", mqttWssListen),
+            ("tls-cert", tlsCert), ("tls-key", tlsKey), ("tls-ca", tlsCa), ("tls-client-auth", tlsClientAuth),
+            ("mqtt-max-packet-size", mqttMaxPacketSize),
             ("mqtt-receive-maximum", mqttReceiveMaximum), ("mqtt-max-inflight", mqttMaxInflight), ("mqtt-max-queued-messages", mqttMaxQueuedMessages),
             ("mqtt-max-connections", mqttMaxConnections), ("mqtt-max-topic-length", mqttMaxTopicLength), ("mqtt-max-topic-levels", mqttMaxTopicLevels),
             ("mqtt-topic-alias-maximum", mqttTopicAliasMaximum), ("mqtt-connect-timeout-ms", mqttConnectTimeoutMs), ("mqtt-max-keepalive", mqttMaxKeepalive),

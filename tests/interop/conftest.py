@@ -58,6 +58,9 @@ class Server:
         self.process = None
         self.log_path = data.parent / f"{data.name}.log"
         self.log_file = None
+        # A test that turns the plaintext Kafka listener off (TLS only) names the ports that show readiness.
+        self.kafka_plaintext = True
+        self.ready_ports = None
 
     @property
     def bootstrap(self) -> str:
@@ -69,13 +72,14 @@ class Server:
 
     def start(self, extra_args=()):
         self.log_file = open(self.log_path, "ab")
-        args = [str(self.binary), "serve", "--data", str(self.data), "--kafka-listen", self.bootstrap,
+        args = [str(self.binary), "serve", "--data", str(self.data),
+                "--kafka-listen", self.bootstrap if self.kafka_plaintext else "off",
                 "--mqtt-listen", self.mqtt_address, "--mqtt-ws-listen", f"127.0.0.1:{self.ws_port}"]
         args += self.extra_args + list(extra_args)
         self.process = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT)
         try:
-            wait_for_port(self.port)
-            wait_for_port(self.mqtt_port)
+            for port in self.ready_ports or [self.port, self.mqtt_port]:
+                wait_for_port(port)
         except TimeoutError:
             self.stop()
             raise RuntimeError(f"tributary did not start; log:\n{self.log()}")

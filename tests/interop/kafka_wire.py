@@ -82,9 +82,12 @@ class Reader:
 class Connection:
     """One TCP connection speaking raw frames."""
 
-    def __init__(self, address, timeout=10.0):
+    def __init__(self, address, timeout=10.0, tls=None):
+        """`tls`: an ssl.SSLContext for a TLS listener (the handshake happens here)."""
         host, port = address.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
         self.correlation_id = 0
 
     def send(self, api_key, version, body, flexible_header=False):

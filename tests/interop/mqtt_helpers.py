@@ -352,7 +352,9 @@ class Client:
     answer. `messages` holds every paho MQTTMessage received, in arrival order."""
 
     def __init__(self, port: int, client_id=None, version: int = V5, transport: str = "tcp", clean: bool = True,
-                 session_expiry=None, topic_alias_maximum=None, username=None, will=None, keepalive: int = 30):
+                 session_expiry=None, topic_alias_maximum=None, username=None, will=None, keepalive: int = 30,
+                 tls=None):
+        """`tls`: paho's tls_set arguments (ca_certs, certfile, keyfile) for a TLS listener."""
         self.client_id = client_id if client_id is not None else unique("paho")
         self.version = version
         self.port = port
@@ -366,6 +368,8 @@ class Client:
             clean_session=None if version == V5 else clean, reconnect_on_failure=False)
         if transport == "websockets":
             self.paho.ws_set_options(path="/mqtt")
+        if tls is not None:
+            self.paho.tls_set(**tls)
         if username is not None:
             self.paho.username_pw_set(username)
         if will is not None:
@@ -515,13 +519,14 @@ def will_properties(**values) -> Properties:
 
 # --- Kafka side -----------------------------------------------------------------------------------------
 
-def consume(bootstrap: str, topic: str, count: int, timeout: float = 60.0, partitions=None):
+def consume(bootstrap: str, topic: str, count: int, timeout: float = 60.0, partitions=None, security=None):
     """Reads the topic from the beginning of every partition until `count` records came (or the time is
-    up); returns confluent-kafka Messages. Without a group: nothing is committed."""
+    up); returns confluent-kafka Messages. Without a group: nothing is committed. `security`: librdkafka
+    settings (security.protocol, ssl.*, sasl.*)."""
     from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
     consumer = Consumer({
         "bootstrap.servers": bootstrap, "group.id": unique("interop"), "enable.auto.commit": False,
-        "topic.metadata.refresh.interval.ms": 1000, "fetch.wait.max.ms": 100,
+        "topic.metadata.refresh.interval.ms": 1000, "fetch.wait.max.ms": 100, **(security or {}),
     })
     records = []
     deadline = time.time() + timeout

@@ -20,6 +20,8 @@ struct RequestContext {
     var header: RequestHeader
     var broker: Broker
     var coordinator: GroupCoordinator
+    /// The listener the request came through: the address to advertise, whether sendfile may be used.
+    var endpoint: KafkaEndpoint
     var eventLoop: any EventLoop
     var logger: Logger
     /// The client's address as Kafka reports it in group descriptions, e.g. "/127.0.0.1".
@@ -90,7 +92,7 @@ enum ApiDispatcher {
 
     static let supportedByKey: [KafkaApiKey: ClosedRange<Int16>] = Dictionary(uniqueKeysWithValues: supportedVersions)
 
-    static func start(frame: ByteBuffer, broker: Broker, coordinator: GroupCoordinator, eventLoop: any EventLoop, clientHost: String, logger: Logger) -> DispatchOutcome {
+    static func start(frame: ByteBuffer, broker: Broker, coordinator: GroupCoordinator, endpoint: KafkaEndpoint, eventLoop: any EventLoop, clientHost: String, logger: Logger) -> DispatchOutcome {
         var frame = frame
         let header: RequestHeader
         do {
@@ -105,7 +107,7 @@ enum ApiDispatcher {
             return .close("request for api key \(header.requestApiKey) (\(name)) version \(header.requestApiVersion), which this broker does not implement")
         }
         logger[metadataKey: "api"] = "\(apiKey.name)v\(header.requestApiVersion)"
-        let context = RequestContext(header: header, broker: broker, coordinator: coordinator, eventLoop: eventLoop, logger: logger, clientHost: clientHost)
+        let context = RequestContext(header: header, broker: broker, coordinator: coordinator, endpoint: endpoint, eventLoop: eventLoop, logger: logger, clientHost: clientHost)
         guard versions.contains(header.requestApiVersion) else {
             if apiKey == .apiVersions {
                 // KIP-511: answer with the full key list in a v0 body so that the client can pick a version.

@@ -19,6 +19,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
 
     private let broker: Broker
     private let coordinator: GroupCoordinator
+    private let endpoint: KafkaEndpoint
     private var logger: Logger
     private var waitingFrames: Deque<ByteBuffer> = []
     private var startingRequest = false
@@ -29,9 +30,10 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var closing = false
     private var clientHost = ""
 
-    init(broker: Broker, coordinator: GroupCoordinator, logger: Logger) {
+    init(broker: Broker, coordinator: GroupCoordinator, endpoint: KafkaEndpoint, logger: Logger) {
         self.broker = broker
         self.coordinator = coordinator
+        self.endpoint = endpoint
         self.logger = logger
     }
 
@@ -132,7 +134,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private func startNextRequest(context: ChannelHandlerContext) {
         guard !startingRequest, !closing, let frame = waitingFrames.popFirst() else { return }
         startingRequest = true
-        let outcome = ApiDispatcher.start(frame: frame, broker: broker, coordinator: coordinator, eventLoop: context.eventLoop, clientHost: clientHost, logger: logger)
+        let outcome = ApiDispatcher.start(frame: frame, broker: broker, coordinator: coordinator, endpoint: endpoint, eventLoop: context.eventLoop, clientHost: clientHost, logger: logger)
         switch outcome {
         case .close(let reason):
             logger.warning("closing connection: \(reason)")

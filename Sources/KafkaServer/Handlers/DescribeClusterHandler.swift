@@ -19,7 +19,7 @@ enum DescribeClusterHandler {
             response.errorMessage = "Endpoint type \(request.endpointType) is not supported; brokers (1) are."
             return context.serial(response)
         }
-        response.brokers = [DescribeClusterResponse.DescribeClusterBroker(brokerId: configuration.nodeId, host: configuration.advertisedHost, port: configuration.advertisedPort, rack: configuration.rack)]
+        response.brokers = [DescribeClusterResponse.DescribeClusterBroker(brokerId: configuration.nodeId, host: context.endpoint.advertisedHost, port: context.endpoint.advertisedPort, rack: configuration.rack)]
         return context.serial(response)
     }
 }

@@ -3,8 +3,9 @@
 // Behavior: returns stored batches (as produced, never recompressed) from the batch holding the fetch
 // offset, up to the partition's and the request's byte limits, but always the first batch of the first
 // non-empty partition even when it is larger (KIP-74); as on Kafka, the last batch may be cut at the byte
-// limit (clients drop the partial batch). Ranges of a segment already verified are sent from the file with
-// sendfile(2), never copied through the server; others are read, checked and sent as bytes, and a corrupt
+// limit (clients drop the partial batch). On plaintext listeners, ranges of a segment already verified are
+// sent from the file with sendfile(2), never copied through the server; others (and everything on TLS
+// listeners) are read, checked and sent as bytes, and a corrupt
 // batch answers KAFKA_STORAGE_ERROR. Only records below the high watermark are returned, which is the
 // flushed offset under group commit: a consumer never sees a record a crash could lose. With fewer than
 // MinBytes available the request waits up to MaxWaitMs for new data (long poll) and answers as soon as any
@@ -83,14 +84,15 @@ enum FetchHandler {
         let totalMaxBytes = min(Int(max(0, request.maxBytes)), Int(Int32.max) - (64 << 20))
         let minBytes = Int(request.minBytes)
         let eventLoop = context.eventLoop
-        let first = broker.blocking(on: eventLoop) { read(targets, into: template, totalMaxBytes: totalMaxBytes) }
+        let sendsFiles = context.endpoint.sendsFiles
+        let first = broker.blocking(on: eventLoop) { read(targets, into: template, totalMaxBytes: totalMaxBytes, sendsFiles: sendsFiles) }
         let answered = first.flatMap { (result: FetchAnswer) -> EventLoopFuture<FetchAnswer> in
             let hasErrors = result.response.responses.contains { $0.partitions.contains { $0.errorCode != 0 } }
             if result.bytes >= minBytes || request.maxWaitMs <= 0 || hasErrors || targets.isEmpty {
                 return eventLoop.makeSucceededFuture(result)
             }
             return waitForData(targets, timeoutMilliseconds: Int64(request.maxWaitMs), eventLoop: eventLoop).flatMap {
-                broker.blocking(on: eventLoop) { read(targets, into: template, totalMaxBytes: totalMaxBytes) }
+                broker.blocking(on: eventLoop) { read(targets, into: template, totalMaxBytes: totalMaxBytes, sendsFiles: sendsFiles) }
             }
         }
         let correlationId = context.header.correlationId
@@ -111,8 +113,9 @@ enum FetchHandler {
         var splicer: RecordsSplicer
     }
 
-    /// Reads every target in order within the byte budget.
-    static func read(_ targets: [Target], into template: FetchResponse, totalMaxBytes: Int) -> FetchAnswer {
+    /// Reads every target in order within the byte budget. Without `sendsFiles` (TLS, which encrypts in the
+    /// process) every answer is read into memory.
+    static func read(_ targets: [Target], into template: FetchResponse, totalMaxBytes: Int, sendsFiles: Bool) -> FetchAnswer {
         var response = template
         var total = 0
         var splicer = RecordsSplicer()
@@ -121,7 +124,13 @@ enum FetchHandler {
             var partition = response.responses[target.topicIndex].partitions[target.partitionIndex]
             let budget = min(target.maxBytes, max(0, totalMaxBytes - total))
             do throws(LogError) {
-                let result = try log.readForSending(from: target.fetchOffset, maxBytes: budget, minimumOneBatch: total == 0)
+                let result: SendableRead
+                if sendsFiles {
+                    result = try log.readForSending(from: target.fetchOffset, maxBytes: budget, minimumOneBatch: total == 0)
+                } else {
+                    let read = try log.read(from: target.fetchOffset, maxBytes: budget, minimumOneBatch: total == 0)
+                    result = SendableRead(records: read.records.map { .bytes($0) }, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset, logEndOffset: read.logEndOffset)
+                }
                 partition.highWatermark = result.highWatermark
                 partition.lastStableOffset = result.highWatermark
                 partition.logStartOffset = result.logStartOffset

@@ -30,16 +30,16 @@ enum FindCoordinatorHandler {
             response.coordinators = request.coordinatorKeys.map { key in
                 let (code, message) = answer(key: key, keyType: request.keyType, context: context)
                 return FindCoordinatorResponse.Coordinator(
-                    key: key, nodeId: code == .noError ? configuration.nodeId : -1, host: code == .noError ? configuration.advertisedHost : "",
-                    port: code == .noError ? configuration.advertisedPort : -1, errorCode: code.rawValue, errorMessage: message)
+                    key: key, nodeId: code == .noError ? configuration.nodeId : -1, host: code == .noError ? context.endpoint.advertisedHost : "",
+                    port: code == .noError ? context.endpoint.advertisedPort : -1, errorCode: code.rawValue, errorMessage: message)
             }
         } else {
             let (code, message) = answer(key: request.key, keyType: request.keyType, context: context)
             response.errorCode = code.rawValue
             response.errorMessage = context.version >= 1 ? message : nil
             response.nodeId = code == .noError ? configuration.nodeId : -1
-            response.host = code == .noError ? configuration.advertisedHost : ""
-            response.port = code == .noError ? configuration.advertisedPort : -1
+            response.host = code == .noError ? context.endpoint.advertisedHost : ""
+            response.port = code == .noError ? context.endpoint.advertisedPort : -1
         }
         return context.serial(response)
     }

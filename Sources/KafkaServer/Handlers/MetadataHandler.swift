@@ -29,7 +29,7 @@ enum MetadataHandler {
         let response = broker.blocking(on: context.eventLoop) { () -> MetadataResponse in
             var response = MetadataResponse()
             response.throttleTimeMs = 0
-            response.brokers = [brokerEntry(broker)]
+            response.brokers = [brokerEntry(broker, context: context)]
             response.clusterId = broker.configuration.clusterId
             response.controllerId = broker.configuration.nodeId
             response.clusterAuthorizedOperations = request.includeClusterAuthorizedOperations ? allClusterOperations : Int32.min
@@ -69,10 +69,10 @@ enum MetadataHandler {
         }
     }
 
-    static func brokerEntry(_ broker: Broker) -> MetadataResponse.MetadataResponseBroker {
+    static func brokerEntry(_ broker: Broker, context: RequestContext) -> MetadataResponse.MetadataResponseBroker {
         MetadataResponse.MetadataResponseBroker(
-            nodeId: broker.configuration.nodeId, host: broker.configuration.advertisedHost,
-            port: broker.configuration.advertisedPort, rack: broker.configuration.rack)
+            nodeId: broker.configuration.nodeId, host: context.endpoint.advertisedHost,
+            port: context.endpoint.advertisedPort, rack: broker.configuration.rack)
     }
 
     static func topicEntry(_ topic: TopicMetadata, broker: Broker, request: MetadataRequest) -> MetadataResponse.MetadataResponseTopic {

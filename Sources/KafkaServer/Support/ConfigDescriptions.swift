@@ -90,7 +90,7 @@ enum ConfigDescriptions {
             entry("node.id", staticValue: String(configuration.nodeId), builtIn: "0", type: .int, "This broker's id."),
             entry("broker.id", staticValue: String(configuration.nodeId), builtIn: "0", type: .int, "This broker's id (older name)."),
             entry("log.dirs", staticValue: configuration.dataDirectory, builtIn: "./data", type: .string, "The data directory."),
-            entry("advertised.listeners", staticValue: "PLAINTEXT://\(configuration.advertisedHost):\(configuration.advertisedPort)",
+            entry("advertised.listeners", staticValue: configuration.endpoints.map(\.description).joined(separator: ","),
                   builtIn: "PLAINTEXT://localhost:9092", type: .string, "The address clients are told to use (set at start-up)."),
             entry("num.partitions", staticValue: String(configuration.defaultPartitions), builtIn: "1", type: .int,
                   "Partitions of auto-created topics and of CreateTopics requests that leave the count to the broker."),

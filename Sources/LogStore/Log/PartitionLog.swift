@@ -205,6 +205,13 @@ public struct SendableRead: Sendable {
     public var highWatermark: Int64
     public var logStartOffset: Int64
     public var logEndOffset: Int64
+
+    public init(records: StoredRecords?, highWatermark: Int64, logStartOffset: Int64, logEndOffset: Int64) {
+        self.records = records
+        self.highWatermark = highWatermark
+        self.logStartOffset = logStartOffset
+        self.logEndOffset = logEndOffset
+    }
 }
 
 public struct LogOffsets: Sendable, Equatable {

@@ -8,9 +8,11 @@ import NIOWebSocket
 /// TLS listener only has to put its handler in front.
 public enum MQTTListener {
     /// Binds a TCP listener; returns its server channel (close it to stop accepting).
-    /// `serverChannelSetup` adds handlers to the listening channel (the server's descriptor gate).
+    /// `serverChannelSetup` adds handlers to the listening channel (the server's descriptor gate),
+    /// `connectionSetup` to each accepted connection before the MQTT handlers (TLS).
     public static func bindTCP(
-        host: String, port: Int, group: any EventLoopGroup, core: MQTTBrokerCore, serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil
+        host: String, port: Int, group: any EventLoopGroup, core: MQTTBrokerCore, serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil,
+        connectionSetup: (@Sendable (any Channel) throws -> Void)? = nil
     ) async throws -> any Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 4096)
@@ -22,6 +24,7 @@ public enum MQTTListener {
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: false)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try connectionSetup?(channel)
                     try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(core: core))
                 }
             }
@@ -29,10 +32,11 @@ public enum MQTTListener {
             .get()
     }
 
-    /// Binds a WebSocket listener that upgrades requests for `path` offering the `mqtt` subprotocol.
+    /// Binds a WebSocket listener that upgrades requests for `path` offering the `mqtt` subprotocol;
+    /// `connectionSetup` runs first on each connection (TLS, for `wss`).
     public static func bindWebSocket(
         host: String, port: Int, path: String = "/mqtt", group: any EventLoopGroup, core: MQTTBrokerCore,
-        serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil
+        serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil, connectionSetup: (@Sendable (any Channel) throws -> Void)? = nil
     ) async throws -> any Channel {
         let maximumFrameSize = max(1 << 16, core.configuration.maximumPacketSize + 16)
         return try await ServerBootstrap(group: group)
@@ -62,6 +66,11 @@ public enum MQTTListener {
                         }
                     })
                 let refusal = NotWebSocketHandler(path: path)
+                do {
+                    try connectionSetup?(channel)
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
                 return channel.pipeline.configureHTTPServerPipeline(
                     withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
                         context.pipeline.removeHandler(refusal, promise: nil)

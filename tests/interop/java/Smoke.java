@@ -1,6 +1,9 @@
 // The Java client end to end against one broker.
 //
-//   java Smoke BOOTSTRAP TOPIC GROUP RECORDS_PER_CODEC
+//   java Smoke BOOTSTRAP TOPIC GROUP RECORDS_PER_CODEC [CLIENT_PROPERTIES_FILE]
+//
+// The properties file, like the Kafka tools' --command-config, is added to every client's configuration
+// (security.protocol, ssl.*, sasl.*).
 //
 // AdminClient creates TOPIC (3 partitions, two topic configs) and describes the topics, their configs and
 // the cluster; an idempotent acks=all producer per compression type (none, gzip, snappy, lz4, zstd) sends
@@ -66,10 +69,18 @@ public final class Smoke {
     /** The step running now, named in the error line when a call throws. */
     static String step = "start";
 
+    /** Settings every client gets (from CLIENT_PROPERTIES_FILE). */
+    static final Properties common = new Properties();
+
     public static void main(String[] args) throws Exception {
-        if (args.length != 4) {
-            System.err.println("usage: Smoke BOOTSTRAP TOPIC GROUP RECORDS_PER_CODEC");
+        if (args.length != 4 && args.length != 5) {
+            System.err.println("usage: Smoke BOOTSTRAP TOPIC GROUP RECORDS_PER_CODEC [CLIENT_PROPERTIES_FILE]");
             System.exit(64);
+        }
+        if (args.length == 5) {
+            try (java.io.FileReader reader = new java.io.FileReader(args[4], StandardCharsets.UTF_8)) {
+                common.load(reader);
+            }
         }
         Json.watchdog("Smoke", 170);
         String bootstrap = args[0], topic = args[1], group = args[2];
@@ -88,6 +99,7 @@ public final class Smoke {
 
     static void run(String bootstrap, String topic, String group, int perCodec) throws Exception {
         Properties adminProps = new Properties();
+        adminProps.putAll(common);
         adminProps.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         adminProps.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
         adminProps.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
@@ -209,6 +221,7 @@ public final class Smoke {
 
     static Properties producerProps(String bootstrap, String codec) {
         Properties props = new Properties();
+        props.putAll(common);
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(ProducerConfig.CLIENT_ID_CONFIG, "smoke-producer-" + codec);
         props.put(ProducerConfig.ACKS_CONFIG, "all");
@@ -287,6 +300,7 @@ public final class Smoke {
     static void consume(String bootstrap, String topic, String group, int expected) {
         step = "consume";
         Properties props = new Properties();
+        props.putAll(common);
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(ConsumerConfig.GROUP_ID_CONFIG, group);
         props.put(ConsumerConfig.CLIENT_ID_CONFIG, "smoke-consumer");
