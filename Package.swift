@@ -26,6 +26,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -114,9 +115,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The user base (SCRAM credentials in a compacted topic), SASL mechanisms, and (to come) the authorizer.
+        .target(
+            name: "AccessControl",
+            dependencies: [
+                "KafkaProtocol",
+                "LogStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KafkaServer",
             dependencies: [
+                "AccessControl",
                 "KafkaProtocol",
                 "Coordinator",
                 "LogStore",
@@ -131,6 +147,7 @@ let package = Package(
         .target(
             name: "TributaryServer",
             dependencies: [
+                "AccessControl",
                 "KafkaServer",
                 "Bridge",
                 "MQTTBroker",
@@ -175,6 +192,7 @@ let package = Package(
             name: "tributary",
             dependencies: [
                 "TributaryServer",
+                "AccessControl",
                 "KafkaProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -188,6 +206,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AccessControlTests",
+            dependencies: [
+                "AccessControl",
+                "LogStore",
+                "KafkaProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -2,6 +2,7 @@ public import Coordinator
 public import KafkaProtocol
 public import LogStore
 public import Logging
+public import AccessControl
 import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
@@ -34,6 +35,14 @@ public struct BrokerConfiguration: Sendable {
     /// The dynamic broker configs (AlterConfigs on the BROKER resource): defaults for topics without their own
     /// value, over `logDefaults`. In memory only unless the server loads them from its data directory.
     public var dynamicConfigs = DynamicBrokerConfigs()
+    /// `sasl.enabled.mechanisms`: what SASL listeners offer.
+    public var saslMechanisms: [String] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+    /// `connections.max.reauth.ms` (KIP-368): an authenticated SASL session lasts this long; the client must
+    /// authenticate again before it ends or its connection is closed. 0: sessions do not expire.
+    public var maxReauthMilliseconds: Int64 = 0
+    /// `super.users`: principals (`User:name`) allowed every operation. Until ACLs exist, when this is set,
+    /// only they may read or change the user base (AlterUserScramCredentials, DescribeUserScramCredentials).
+    public var superUsers: Set<String> = []
 
     public init() {}
 }
@@ -43,9 +52,14 @@ public struct PartitionNotFound: Error {}
 /// One Kafka listener as clients see it: its security protocol (Kafka's names) and the address Metadata,
 /// FindCoordinator and DescribeCluster give clients that connected through it.
 public struct KafkaEndpoint: Sendable, Equatable {
-    public enum SecurityProtocol: String, Sendable {
+    public enum SecurityProtocol: String, Sendable, CaseIterable {
         case plaintext = "PLAINTEXT"
         case ssl = "SSL"
+        case saslPlaintext = "SASL_PLAINTEXT"
+        case saslSSL = "SASL_SSL"
+
+        public var usesTLS: Bool { self == .ssl || self == .saslSSL }
+        public var usesSASL: Bool { self == .saslPlaintext || self == .saslSSL }
     }
 
     public var securityProtocol: SecurityProtocol
@@ -59,7 +73,7 @@ public struct KafkaEndpoint: Sendable, Equatable {
     }
 
     /// Whether stored batches may go to the socket with sendfile: not through TLS, which encrypts in the process.
-    public var sendsFiles: Bool { securityProtocol == .plaintext }
+    public var sendsFiles: Bool { !securityProtocol.usesTLS }
 
     /// `PROTOCOL://host:port`, as Kafka writes listeners.
     public var description: String { "\(securityProtocol.rawValue)://\(advertisedHost):\(advertisedPort)" }
@@ -76,6 +90,17 @@ public final class Broker: Sendable {
     /// Serialises topic creation and deletion so that a name is created (with its logs) once.
     private let topicChanges = NIOLock()
     private let producerStates = NIOLockedValueBox<[TopicPartition: ProducerStateManager]>([:])
+    private let userStore = NIOLockedValueBox<UserStore?>(nil)
+
+    /// Internal topics no client may see or read (Metadata leaves them out, Fetch refuses them): the user base.
+    public static func isHidden(topic: String) -> Bool { topic == UserStore.topic }
+
+    /// The user base SASL checks credentials against, once loaded (`attach(users:)`, before listeners start).
+    public var users: UserStore? { userStore.withLockedValue { $0 } }
+
+    public func attach(users: UserStore) {
+        userStore.withLockedValue { $0 = users }
+    }
 
     public init(configuration: BrokerConfiguration, topics: TopicRegistry, logs: LogManager, threadPool: NIOThreadPool, logger: Logger) {
         self.configuration = configuration

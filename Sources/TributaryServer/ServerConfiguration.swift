@@ -64,6 +64,17 @@ public struct ServerConfiguration: Sendable {
     public var kafkaListen: HostPort? = HostPort(host: "0.0.0.0", port: 9092)
     /// The Kafka listener with TLS (Kafka's `SSL` security protocol); off unless set.
     public var kafkaTLSListen: HostPort? = nil
+    /// The security protocols of the two Kafka listeners: `kafka-listen: SASL_PLAINTEXT://0.0.0.0:9092`,
+    /// `kafka-tls-listen: SASL_SSL://0.0.0.0:9093` ask for SASL authentication on them.
+    public var kafkaListenProtocol: KafkaEndpoint.SecurityProtocol = .plaintext
+    public var kafkaTLSListenProtocol: KafkaEndpoint.SecurityProtocol = .ssl
+    /// The bootstrap file of the user base (AccessControl/UsersFile.swift).
+    public var usersFile: String? = nil
+    /// Users given as `mqtt-users` (environment or config file only): imported into the user base, hashed.
+    public var plaintextUsers: [(user: String, password: String)] = []
+    public var saslMechanisms = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+    public var maxReauthMilliseconds: Int64 = 0
+    public var superUsers: Set<String> = []
     /// What clients are told to connect to; by default the listener's address, with "localhost" for a
     /// wildcard host.
     public var advertised: HostPort? = nil
@@ -103,8 +114,12 @@ public struct ServerConfiguration: Sendable {
     /// The settings, their meaning, and how each is parsed. Names are the flag names without dashes.
     public static let settings: [(name: String, help: String)] = [
         ("data", "Data directory (default ./data)."),
-        ("kafka-listen", "Kafka listener (PLAINTEXT), HOST:PORT, or off (default 0.0.0.0:9092)."),
-        ("kafka-tls-listen", "Kafka listener with TLS (SSL), HOST:PORT, or off (default off)."),
+        ("kafka-listen", "Kafka listener without TLS, [PLAINTEXT|SASL_PLAINTEXT://]HOST:PORT, or off (default 0.0.0.0:9092, PLAINTEXT)."),
+        ("kafka-tls-listen", "Kafka listener with TLS, [SSL|SASL_SSL://]HOST:PORT, or off (default off; SSL)."),
+        ("users-file", "File of users to add to the user base at start: hashed SCRAM lines, or NAME PLAIN PASSWORD to import (default none)."),
+        ("sasl-enabled-mechanisms", "SASL mechanisms of SASL listeners, comma-separated (default PLAIN,SCRAM-SHA-256,SCRAM-SHA-512)."),
+        ("connections-max-reauth-ms", "Lifetime of an authenticated SASL session; clients re-authenticate before it ends (default 0: unlimited)."),
+        ("super-users", "Principals allowed everything, e.g. User:admin;User:ops (default none)."),
         ("advertised", "Kafka address advertised to clients, HOST:PORT (default: the listener, localhost for 0.0.0.0)."),
         ("node-id", "Broker id (default 0)."),
         ("default-partitions", "Partitions of auto-created topics, num.partitions (default 1)."),
@@ -144,7 +159,7 @@ public struct ServerConfiguration: Sendable {
         ("mqtt-connect-timeout-ms", "Close connections that send no CONNECT in this time (default 10000)."),
         ("mqtt-sys-interval-seconds", "How often $SYS topics are refreshed (default 10)."),
         ("mqtt-allow-anonymous", "Accept clients without a user name, true or false (default true)."),
-        ("mqtt-users", "user:password pairs separated by commas (default none)."),
+        ("mqtt-users", "user:password pairs imported into the user base at start (environment or config file only; default none)."),
         ("mqtt-events-topic", "Topic of device events (default mqtt.events; also events: {topic: ...})."),
     ]
 
@@ -402,6 +417,17 @@ public struct ServerConfiguration: Sendable {
     }
 
     mutating func apply(_ values: [String: String]) throws {
+        func kafkaListener(_ name: String, _ text: String, allowed: [KafkaEndpoint.SecurityProtocol]) throws -> (KafkaEndpoint.SecurityProtocol?, HostPort?) {
+            guard let separator = text.range(of: "://") else { return (nil, try listenAddress(name, text)) }
+            let protocolName = text[..<separator.lowerBound].uppercased()
+            guard let securityProtocol = KafkaEndpoint.SecurityProtocol(rawValue: protocolName), allowed.contains(securityProtocol) else {
+                throw ConfigurationError("\(name) takes \(allowed.map(\.rawValue).joined(separator: " or ")), not \(protocolName)")
+            }
+            guard let address = try listenAddress(name, String(text[separator.upperBound...])) else {
+                throw ConfigurationError("\(name) must be PROTOCOL://HOST:PORT or off, not '\(text)'")
+            }
+            return (securityProtocol, address)
+        }
         func listenAddress(_ name: String, _ text: String) throws -> HostPort? {
             if ["off", "none", ""].contains(text.lowercased()) { return nil }
             guard let address = HostPort(parsing: text) else { throw ConfigurationError("\(name) must be HOST:PORT or off, not '\(text)'") }
@@ -418,8 +444,29 @@ public struct ServerConfiguration: Sendable {
             case "data":
                 guard !text.isEmpty else { throw ConfigurationError("data must not be empty") }
                 dataDirectory = text
-            case "kafka-listen": kafkaListen = try listenAddress(name, text)
-            case "kafka-tls-listen": kafkaTLSListen = try listenAddress(name, text)
+            case "kafka-listen":
+                let (securityProtocol, address) = try kafkaListener(name, text, allowed: [.plaintext, .saslPlaintext])
+                kafkaListen = address
+                kafkaListenProtocol = securityProtocol ?? .plaintext
+            case "kafka-tls-listen":
+                let (securityProtocol, address) = try kafkaListener(name, text, allowed: [.ssl, .saslSSL])
+                kafkaTLSListen = address
+                kafkaTLSListenProtocol = securityProtocol ?? .ssl
+            case "users-file": usersFile = text.isEmpty ? nil : text
+            case "sasl-enabled-mechanisms":
+                let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() }.filter { !$0.isEmpty }
+                let known = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+                if let unknown = names.first(where: { !known.contains($0) }) {
+                    throw ConfigurationError("sasl-enabled-mechanisms: \(unknown) is not one of \(known.joined(separator: ", "))")
+                }
+                guard !names.isEmpty else { throw ConfigurationError("sasl-enabled-mechanisms must name at least one mechanism") }
+                saslMechanisms = names
+            case "connections-max-reauth-ms": maxReauthMilliseconds = try integer(name, text, min: 0)
+            case "super-users":
+                superUsers = Set(text.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+                if let bad = superUsers.first(where: { !$0.hasPrefix("User:") || $0.count == 5 }) {
+                    throw ConfigurationError("super-users must be principals like User:admin separated by semicolons, not '\(bad)'")
+                }
             case "mqtt-tls-listen": mqttTLSListen = try listenAddress(name, text)
             case "mqtt-wss-listen": mqttSecureWebSocketListen = try listenAddress(name, text)
             case "tls-cert": tls.certificateChainFile = text.isEmpty ? nil : text
@@ -489,13 +536,12 @@ public struct ServerConfiguration: Sendable {
                 default: throw ConfigurationError("mqtt-allow-anonymous must be true or false, not '\(text)'")
                 }
             case "mqtt-users":
-                var users: [String: String] = [:]
+                plaintextUsers = []
                 for pair in text.split(separator: ",") {
                     let parts = pair.split(separator: ":", maxSplits: 1)
                     guard parts.count == 2, !parts[0].isEmpty else { throw ConfigurationError("mqtt-users must be user:password pairs separated by commas") }
-                    users[String(parts[0])] = String(parts[1])
+                    plaintextUsers.append((String(parts[0]), String(parts[1])))
                 }
-                mqtt.users = users
             case "mqtt-events-topic":
                 guard !text.isEmpty else { throw ConfigurationError("mqtt-events-topic must not be empty") }
                 eventsTopic = text
@@ -517,11 +563,11 @@ public struct ServerConfiguration: Sendable {
     public var kafkaEndpoints: [(listen: HostPort, endpoint: KafkaEndpoint)] {
         var endpoints: [(HostPort, KafkaEndpoint)] = []
         if let kafkaListen {
-            endpoints.append((kafkaListen, KafkaEndpoint(securityProtocol: .plaintext, advertisedHost: advertisedAddress.host, advertisedPort: Int32(advertisedAddress.port))))
+            endpoints.append((kafkaListen, KafkaEndpoint(securityProtocol: kafkaListenProtocol, advertisedHost: advertisedAddress.host, advertisedPort: Int32(advertisedAddress.port))))
         }
         if let kafkaTLSListen {
             let port = kafkaListen == nil ? advertisedAddress.port : kafkaTLSListen.port
-            endpoints.append((kafkaTLSListen, KafkaEndpoint(securityProtocol: .ssl, advertisedHost: advertisedAddress.host, advertisedPort: Int32(port))))
+            endpoints.append((kafkaTLSListen, KafkaEndpoint(securityProtocol: kafkaTLSListenProtocol, advertisedHost: advertisedAddress.host, advertisedPort: Int32(port))))
         }
         return endpoints
     }
@@ -546,6 +592,7 @@ public struct ServerConfiguration: Sendable {
     public var summary: Logger.Metadata {
         [
             "data": "\(dataDirectory)", "kafkaListen": "\(kafkaListen.map { "\($0)" } ?? "off")",
+            "kafkaListenProtocol": "\(kafkaListenProtocol.rawValue)", "kafkaTLSListenProtocol": "\(kafkaTLSListenProtocol.rawValue)",
             "kafkaTLSListen": "\(kafkaTLSListen.map { "\($0)" } ?? "off")", "advertised": "\(advertisedAddress)",
             "mqttTLSListen": "\(mqttTLSListen.map { "\($0)" } ?? "off")", "mqttSecureWebSocketListen": "\(mqttSecureWebSocketListen.map { "\($0)" } ?? "off")",
             "nodeId": "\(nodeId)", "defaultPartitions": "\(defaultPartitions)", "autoCreateTopics": "\(autoCreateTopics)",

@@ -1,3 +1,4 @@
+import AccessControl
 import Bridge
 import Coordinator
 import Foundation
@@ -51,6 +52,9 @@ public enum TributaryServer {
         brokerConfiguration.connectionsMaxIdleMilliseconds = configuration.connectionsMaxIdleMilliseconds
         brokerConfiguration.logDefaults = configuration.logDefaults
         brokerConfiguration.retentionCheckIntervalMilliseconds = configuration.retentionCheckIntervalMilliseconds
+        brokerConfiguration.saslMechanisms = configuration.saslMechanisms
+        brokerConfiguration.maxReauthMilliseconds = configuration.maxReauthMilliseconds
+        brokerConfiguration.superUsers = configuration.superUsers
         // Dynamic broker configs (AlterConfigs on the broker) persist in the data directory; load them before
         // the logs open so that topics start with the defaults in force.
         brokerConfiguration.dynamicConfigs = try DynamicBrokerConfigs.load(dataDirectory: configuration.dataDirectory, logger: logger)
@@ -85,6 +89,15 @@ public enum TributaryServer {
             "previousShutdown": "\(logs.previousShutdownWasClean ? "clean" : "unclean")",
             "milliseconds": "\((ContinuousClock.now - startedAt).milliseconds)",
         ])
+
+        do {
+            broker.attach(users: try await loadUsers(configuration: configuration, broker: broker, logger: logger))
+        } catch {
+            await shutdown()
+            throw error
+        }
+
+        warnAboutOpenAccess(configuration: configuration, logger: logger)
 
         let tls: TLSContexts?
         do {
@@ -133,6 +146,53 @@ public enum TributaryServer {
     }
 }
 
+/// One warning line per way in that asks nobody who they are: the embedded defaults (`make run`) are
+/// unauthenticated, and the log says so.
+func warnAboutOpenAccess(configuration: ServerConfiguration, logger: Logger) {
+    for (listen, endpoint) in configuration.kafkaEndpoints where !endpoint.securityProtocol.usesSASL {
+        let certificates = endpoint.securityProtocol.usesTLS && configuration.tls.clientAuthentication == .require
+        if !certificates {
+            logger.warning("UNAUTHENTICATED: the Kafka listener \(listen) (\(endpoint.securityProtocol.rawValue)) lets anyone who reaches it read and write every topic; see README, Securing Tributary")
+        }
+    }
+    let mqttOn = configuration.mqttListen != nil || configuration.mqttWebSocketListen != nil || configuration.mqttTLSListen != nil
+        || configuration.mqttSecureWebSocketListen != nil
+    if mqttOn && configuration.mqtt.allowAnonymous {
+        logger.warning("UNAUTHENTICATED: MQTT clients without a user name are accepted (mqtt-allow-anonymous: true); see README, Securing Tributary")
+    }
+}
+
+/// Opens the user base (`__users`) and adds what the users file and `mqtt-users` hold that it lacks.
+func loadUsers(configuration: ServerConfiguration, broker: Broker, logger: Logger) async throws -> UserStore {
+    let provider = BrokerTopicProvider(broker: broker)
+    guard let log = try provider.partitionLogs(of: UserStore.topic, creatingWith: 1, configs: UserStore.topicConfigs).first else {
+        throw ConfigurationError("\(UserStore.topic) has no partition")
+    }
+    let users = try await UserStore.load(from: log, logger: logger)
+    var entries: [UsersFile.Entry] = []
+    if let path = configuration.usersFile {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError("users-file \(path) cannot be read: \(error.localizedDescription)")
+        }
+        entries += try UsersFile.parse(text, source: path)
+    }
+    entries += configuration.plaintextUsers.map { UsersFile.Entry.plaintext(user: $0.user, password: $0.password) }
+    if entries.contains(where: { if case .plaintext = $0 { return true } else { return false } }) {
+        logger.warning("plaintext passwords given (users-file PLAIN lines or mqtt-users): they are stored hashed; replace them with the lines of `tributary users hash`")
+    }
+    let wanted = entries
+    let changes = try await broker.threadPool.runIfActive { try UsersFile.missingChanges(wanted, in: users) }
+    if !changes.isEmpty {
+        try await users.apply(changes)
+        logger.info("users imported into the user base", metadata: ["users": "\(Set(changes.map(\.user)).sorted().joined(separator: ","))"])
+    }
+    logger.info("user base loaded", metadata: ["users": "\(users.users.count)"])
+    return users
+}
+
 extension Duration {
     var milliseconds: Int64 {
         let (seconds, attoseconds) = components
@@ -151,7 +211,7 @@ struct KafkaService: Service {
         do {
             for (address, listener) in listeners {
                 var connectionSetup: (@Sendable (any Channel) throws -> Void)? = nil
-                if listener.endpoint.securityProtocol == .ssl {
+                if listener.endpoint.securityProtocol.usesTLS {
                     guard let tls else { throw ConfigurationError("the Kafka TLS listener has no TLS settings") }
                     let name = "kafka \(address)"
                     connectionSetup = { try tls.install(on: $0, listener: name) }
@@ -217,7 +277,9 @@ struct MQTTService: Service {
         mqttConfiguration.enabledEvents = configuration.mqtt.enabledEvents.union(rules.eventNames)
         let core = MQTTBrokerCore(
             eventLoop: group.next(), configuration: mqttConfiguration, messageLog: messageLog, stateStore: stateStore,
-            events: RuleEventTap(sink: eventTopic, engine: rules), logger: logger, clock: clock)
+            events: RuleEventTap(sink: eventTopic, engine: rules), logger: logger, clock: clock,
+            authenticators: broker.users.map { [UserBaseAuthenticator(users: $0, threadPool: broker.threadPool)] } ?? [],
+            hasUsers: { !(broker.users?.isEmpty ?? true) })
         core.observeRoutedMessages { message in rules.routed(message) }
         rules.attach(core)
         try await core.start()

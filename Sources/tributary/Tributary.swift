@@ -1,3 +1,4 @@
+import AccessControl
 import ArgumentParser
 import Foundation
 import KafkaProtocol
@@ -10,7 +11,7 @@ struct Tributary: AsyncParsableCommand {
         commandName: "tributary",
         abstract: "A Kafka-wire-compatible log server with an MQTT broker alongside.",
         version: TributaryServer.version,
-        subcommands: [Serve.self, ApiKeys.self],
+        subcommands: [Serve.self, Users.self, ApiKeys.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -69,7 +70,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("mqtt-max-keepalive"), help: "Longest keep alive accepted, seconds (0: any).") var mqttMaxKeepalive: String?
     @Option(name: .customLong("mqtt-sys-interval-seconds"), help: "How often $SYS topics are refreshed.") var mqttSysIntervalSeconds: String?
     @Option(name: .customLong("mqtt-allow-anonymous"), help: "true or false.") var mqttAllowAnonymous: String?
-    @Option(name: .customLong("mqtt-users"), help: "user:password pairs separated by commas.") var mqttUsers: String?
+    @Option(name: .customLong("mqtt-users"), help: ArgumentHelp("Refused: passwords on a command line show in ps. Use TRIBUTARY_MQTT_USERS, the config file or --users-file.", visibility: .hidden)) var mqttUsers: String?
+    @Option(name: .customLong("users-file"), help: "Users to add to the user base at start (hashed lines, or NAME PLAIN PASSWORD).") var usersFile: String?
+    @Option(name: .customLong("sasl-enabled-mechanisms"), help: "SASL mechanisms of SASL listeners.") var saslEnabledMechanisms: String?
+    @Option(name: .customLong("connections-max-reauth-ms"), help: "SASL session lifetime (0: unlimited).") var connectionsMaxReauthMs: String?
+    @Option(name: .customLong("super-users"), help: "Principals allowed everything, User:a;User:b.") var superUsers: String?
     @Option(name: .customLong("mqtt-events-topic"), help: "Topic of device events.") var mqttEventsTopic: String?
 
     var flags: [String: String] {
@@ -89,12 +94,22 @@ struct Serve: AsyncParsableCommand {
             ("mqtt-receive-maximum", mqttReceiveMaximum), ("mqtt-max-inflight", mqttMaxInflight), ("mqtt-max-queued-messages", mqttMaxQueuedMessages),
             ("mqtt-max-connections", mqttMaxConnections), ("mqtt-max-topic-length", mqttMaxTopicLength), ("mqtt-max-topic-levels", mqttMaxTopicLevels),
             ("mqtt-topic-alias-maximum", mqttTopicAliasMaximum), ("mqtt-connect-timeout-ms", mqttConnectTimeoutMs), ("mqtt-max-keepalive", mqttMaxKeepalive),
-            ("mqtt-sys-interval-seconds", mqttSysIntervalSeconds), ("mqtt-allow-anonymous", mqttAllowAnonymous), ("mqtt-users", mqttUsers),
+            ("mqtt-sys-interval-seconds", mqttSysIntervalSeconds), ("mqtt-allow-anonymous", mqttAllowAnonymous),
+            ("users-file", usersFile), ("sasl-enabled-mechanisms", saslEnabledMechanisms), ("connections-max-reauth-ms", connectionsMaxReauthMs),
+            ("super-users", superUsers),
             ("mqtt-events-topic", mqttEventsTopic),
         ]
         var result: [String: String] = [:]
         for (name, value) in pairs { if let value { result[name] = value } }
         return result
+    }
+
+    func validate() throws {
+        if mqttUsers != nil {
+            throw ValidationError(
+                "--mqtt-users puts passwords on the command line, where every local user sees them in ps; "
+                    + "set TRIBUTARY_MQTT_USERS, mqtt-users in the config file, or a --users-file instead")
+        }
     }
 
     func run() async throws {
@@ -117,6 +132,40 @@ struct Serve: AsyncParsableCommand {
         } catch {
             logger.critical("tributary failed", metadata: ["error": "\(error)"])
             throw ExitCode.failure
+        }
+    }
+}
+
+/// `tributary users`: the user base's offline helpers. Users are added, changed and removed on a running
+/// server through Kafka's AlterUserScramCredentials (any AdminClient); the users file seeds it.
+struct Users: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Helpers for the user base (users-file lines).", subcommands: [Hash.self])
+
+    /// Prints the users-file lines of a password read from standard input: salted SCRAM keys, never the
+    /// password, ready for `users-file`.
+    struct Hash: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print users-file lines (SCRAM-SHA-256 and -512) for NAME; the password is read from standard input.")
+
+        @Argument(help: "The user name.") var name: String
+        @Option(help: "PBKDF2 iterations, 4096 to 16384.") var iterations: Int = 4096
+
+        func validate() throws {
+            if let problem = UserNames.problem(name) { throw ValidationError("user name \(problem)") }
+            guard (ScramMechanism.minimumIterations...ScramMechanism.maximumIterations).contains(iterations) else {
+                throw ValidationError("iterations must be from \(ScramMechanism.minimumIterations) to \(ScramMechanism.maximumIterations)")
+            }
+        }
+
+        func run() throws {
+            guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+                throw ValidationError("no password on standard input")
+            }
+            for mechanism in ScramMechanism.allCases {
+                let credential = try ScramCredential(mechanism: mechanism, password: line, iterations: iterations)
+                print(UsersFile.line(user: name, mechanism: mechanism, credential: credential))
+            }
         }
     }
 }

@@ -49,7 +49,10 @@ final class BrokerFixture: Sendable {
         let broker = self.broker
         let coordinator = self.coordinator
         let outcome = try await eventLoop.submit {
-            ApiDispatcher.start(frame: frame, broker: broker, coordinator: coordinator, endpoint: broker.configuration.endpoints[0], eventLoop: eventLoop, clientHost: "/127.0.0.1", logger: Logger(label: "test"))
+            let endpoint = broker.configuration.endpoints[0]
+            return ApiDispatcher.start(
+                frame: frame, broker: broker, coordinator: coordinator, endpoint: endpoint, session: KafkaSession(securityProtocol: endpoint.securityProtocol),
+                eventLoop: eventLoop, clientHost: "/127.0.0.1", logger: Logger(label: "test"))
         }.get()
         guard case .started(let started) = outcome, let response = started.response else { return nil }
         var bytes = ByteBuffer()

@@ -60,7 +60,11 @@ class Server:
         self.log_file = None
         # A test that turns the plaintext Kafka listener off (TLS only) names the ports that show readiness.
         self.kafka_plaintext = True
+        # The plaintext listener's security protocol: PLAINTEXT, or SASL_PLAINTEXT for SASL tests.
+        self.kafka_protocol = "PLAINTEXT"
         self.ready_ports = None
+        # Extra environment variables (settings that must not be on the command line, like passwords).
+        self.env = {}
 
     @property
     def bootstrap(self) -> str:
@@ -73,10 +77,10 @@ class Server:
     def start(self, extra_args=()):
         self.log_file = open(self.log_path, "ab")
         args = [str(self.binary), "serve", "--data", str(self.data),
-                "--kafka-listen", self.bootstrap if self.kafka_plaintext else "off",
+                "--kafka-listen", f"{self.kafka_protocol}://{self.bootstrap}" if self.kafka_plaintext else "off",
                 "--mqtt-listen", self.mqtt_address, "--mqtt-ws-listen", f"127.0.0.1:{self.ws_port}"]
         args += self.extra_args + list(extra_args)
-        self.process = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         try:
             for port in self.ready_ports or [self.port, self.mqtt_port]:
                 wait_for_port(port)

@@ -282,10 +282,18 @@ AUTH_CASES = [
 ]
 
 
+def server_with_users(server_factory):
+    """Users come from the environment (a password on the command line would show in ps) and go into the
+    user base, hashed."""
+    server = server_factory("--mqtt-allow-anonymous", "false")
+    server.env["TRIBUTARY_MQTT_USERS"] = "alice:secret,bob:pw"
+    return server.start()
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("version", VERSIONS)
 def test_authentication(server_factory, raws, version):
-    server = server_factory("--mqtt-allow-anonymous", "false", "--mqtt-users", "alice:secret,bob:pw").start()
+    server = server_with_users(server_factory)
     port = server.mqtt_port
     outcomes = {}
     for name, username, password, code5, code311 in AUTH_CASES:
@@ -309,7 +317,7 @@ def test_authentication(server_factory, raws, version):
 @pytest.mark.timeout(60)
 def test_authenticated_paho_client(server_factory, clients):
     """A correct user name and password through paho (which sends them in its own way)."""
-    server = server_factory("--mqtt-allow-anonymous", "false", "--mqtt-users", "alice:secret,bob:pw").start()
+    server = server_with_users(server_factory)
     client = clients(server.mqtt_port, version=V5)
     client.paho.username_pw_set("bob", "pw")
     client.connect()

@@ -72,14 +72,14 @@ class TLSServer:
     """A server with TLS listeners for Kafka, MQTT and MQTT over WebSocket, beside the plaintext ones
     (unless `plaintext_kafka` is False)."""
 
-    def __init__(self, server_factory, certificates, workdir, client_auth="none", plaintext_kafka=True, extra=()):
+    def __init__(self, server_factory, certificates, workdir, client_auth="none", plaintext_kafka=True, extra=(), kafka_tls_protocol="SSL"):
         self.kafka_tls_port, self.mqtt_tls_port, self.wss_port = free_ports(3)
         # The server reads its certificate files again on SIGHUP: give it copies a test may replace.
         self.cert = workdir / "server-cert.pem"
         self.key = workdir / "server-key.pem"
         shutil.copy(certificates.path("server.pem"), self.cert)
         shutil.copy(certificates.path("server.key"), self.key)
-        args = ["--kafka-tls-listen", f"127.0.0.1:{self.kafka_tls_port}", "--mqtt-tls-listen", f"127.0.0.1:{self.mqtt_tls_port}",
+        args = ["--kafka-tls-listen", f"{kafka_tls_protocol}://127.0.0.1:{self.kafka_tls_port}", "--mqtt-tls-listen", f"127.0.0.1:{self.mqtt_tls_port}",
                 "--mqtt-wss-listen", f"127.0.0.1:{self.wss_port}", "--tls-cert", str(self.cert), "--tls-key", str(self.key),
                 "--tls-client-auth", client_auth]
         if client_auth != "none":

@@ -22,6 +22,8 @@ struct RequestContext {
     var coordinator: GroupCoordinator
     /// The listener the request came through: the address to advertise, whether sendfile may be used.
     var endpoint: KafkaEndpoint
+    /// Who is on the connection and where its SASL authentication stands.
+    var session: KafkaSession
     var eventLoop: any EventLoop
     var logger: Logger
     /// The client's address as Kafka reports it in group descriptions, e.g. "/127.0.0.1".
@@ -88,11 +90,19 @@ enum ApiDispatcher {
         (.describeTopicPartitions, 0...0),
         (.saslHandshake, 0...1),
         (.saslAuthenticate, 0...2),
+        (.describeUserScramCredentials, 0...0),
+        (.alterUserScramCredentials, 0...0),
     ]
 
     static let supportedByKey: [KafkaApiKey: ClosedRange<Int16>] = Dictionary(uniqueKeysWithValues: supportedVersions)
 
-    static func start(frame: ByteBuffer, broker: Broker, coordinator: GroupCoordinator, endpoint: KafkaEndpoint, eventLoop: any EventLoop, clientHost: String, logger: Logger) -> DispatchOutcome {
+    static func start(
+        frame: ByteBuffer, broker: Broker, coordinator: GroupCoordinator, endpoint: KafkaEndpoint, session: KafkaSession, eventLoop: any EventLoop,
+        clientHost: String, logger: Logger
+    ) -> DispatchOutcome {
+        if session.expectsRawToken {
+            return .started(SaslAuthenticateHandler.handleRawToken(frame, session: session, broker: broker, eventLoop: eventLoop, logger: logger))
+        }
         var frame = frame
         let header: RequestHeader
         do {
@@ -107,7 +117,12 @@ enum ApiDispatcher {
             return .close("request for api key \(header.requestApiKey) (\(name)) version \(header.requestApiVersion), which this broker does not implement")
         }
         logger[metadataKey: "api"] = "\(apiKey.name)v\(header.requestApiVersion)"
-        let context = RequestContext(header: header, broker: broker, coordinator: coordinator, endpoint: endpoint, eventLoop: eventLoop, logger: logger, clientHost: clientHost)
+        if let refusal = session.refusal(of: apiKey, now: .now()) {
+            return .close(refusal)
+        }
+        let context = RequestContext(
+            header: header, broker: broker, coordinator: coordinator, endpoint: endpoint, session: session, eventLoop: eventLoop, logger: logger,
+            clientHost: clientHost)
         guard versions.contains(header.requestApiVersion) else {
             if apiKey == .apiVersions {
                 // KIP-511: answer with the full key list in a v0 body so that the client can pick a version.
@@ -160,6 +175,8 @@ enum ApiDispatcher {
         case .offsetDelete(let request): return .started(OffsetDeleteHandler.handle(request, context: context))
         case .saslHandshake(let request): return .started(SaslHandshakeHandler.handle(request, context: context))
         case .saslAuthenticate(let request): return .started(SaslAuthenticateHandler.handle(request, context: context))
+        case .describeUserScramCredentials(let request): return .started(UserScramCredentialsHandler.describe(request, context: context))
+        case .alterUserScramCredentials(let request): return .started(UserScramCredentialsHandler.alter(request, context: context))
         default:
             // Unreachable while `supportedVersions` and this switch agree; kept total for the compiler.
             return .close("no handler for \(apiKey.name)")

@@ -20,6 +20,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private let broker: Broker
     private let coordinator: GroupCoordinator
     private let endpoint: KafkaEndpoint
+    private let session: KafkaSession
     private var logger: Logger
     private var waitingFrames: Deque<ByteBuffer> = []
     private var startingRequest = false
@@ -34,6 +35,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         self.broker = broker
         self.coordinator = coordinator
         self.endpoint = endpoint
+        self.session = KafkaSession(securityProtocol: endpoint.securityProtocol)
         self.logger = logger
     }
 
@@ -134,7 +136,9 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private func startNextRequest(context: ChannelHandlerContext) {
         guard !startingRequest, !closing, let frame = waitingFrames.popFirst() else { return }
         startingRequest = true
-        let outcome = ApiDispatcher.start(frame: frame, broker: broker, coordinator: coordinator, endpoint: endpoint, eventLoop: context.eventLoop, clientHost: clientHost, logger: logger)
+        let outcome = ApiDispatcher.start(
+            frame: frame, broker: broker, coordinator: coordinator, endpoint: endpoint, session: session, eventLoop: context.eventLoop,
+            clientHost: clientHost, logger: logger)
         switch outcome {
         case .close(let reason):
             logger.warning("closing connection: \(reason)")
@@ -152,6 +156,12 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
                     handler.outstandingResponses -= 1
                     if !handler.closing {
                         handler.write(outbound, context: context)
+                        if handler.session.closeAfterResponse {
+                            // A failed authentication: the answer goes out, then the connection closes.
+                            handler.closing = true
+                            handler.waitingFrames.removeAll()
+                            context.writeAndFlush(handler.wrapOutboundOut(.byteBuffer(ByteBuffer()))).whenComplete { _ in context.close(promise: nil) }
+                        }
                     }
                     handler.resumeReadingIfPossible(context: context)
                 }.flatMapErrorThrowing { error in

@@ -61,6 +61,11 @@ enum FetchHandler {
             } else if broker.topics.topic(named: name) == nil {
                 topicKnown = false
             }
+            if Broker.isHidden(topic: name) {
+                // The user base: credentials are no client's to read.
+                topicKnown = false
+                unknownCode = .topicAuthorizationFailed
+            }
             response.responses.append(FetchResponse.FetchableTopicResponse(topic: context.version >= 13 ? "" : name, topicId: fetchTopic.topicId, partitions: []))
             for (partitionIndex, fetchPartition) in fetchTopic.partitions.enumerated() {
                 var log = topicKnown ? broker.log(topic: name, partition: fetchPartition.partition) : nil

@@ -35,13 +35,16 @@ enum MetadataHandler {
             response.clusterAuthorizedOperations = request.includeClusterAuthorizedOperations ? allClusterOperations : Int32.min
             let wantsAll = requested == nil || (version == 0 && requested!.isEmpty)
             if wantsAll {
-                response.topics = broker.topics.allTopics.map { topicEntry($0, broker: broker, request: request) }
+                response.topics = broker.topics.allTopics.filter { !Broker.isHidden(topic: $0.name) }.map { topicEntry($0, broker: broker, request: request) }
                 return response
             }
             for wanted in requested ?? [] {
-                if let name = wanted.name {
+                if let name = wanted.name, Broker.isHidden(topic: name) {
+                    response.topics.append(MetadataResponse.MetadataResponseTopic(
+                        errorCode: KafkaErrorCode.topicAuthorizationFailed.rawValue, name: name, topicAuthorizedOperations: Int32.min))
+                } else if let name = wanted.name {
                     response.topics.append(resolve(name: name, allowAutoCreate: allowAutoCreate, broker: broker, request: request, context: context))
-                } else if let topic = broker.topics.topic(id: wanted.topicId) {
+                } else if let topic = broker.topics.topic(id: wanted.topicId), !Broker.isHidden(topic: topic.name) {
                     response.topics.append(topicEntry(topic, broker: broker, request: request))
                 } else {
                     response.topics.append(MetadataResponse.MetadataResponseTopic(

@@ -5,6 +5,11 @@ import NIOCore
 /// to the broker core; watches the keep alive. Transport-agnostic: it reads and writes `ByteBuffer`s.
 ///
 /// After a malformed packet it stops decoding: the core answers with the reason code and closes.
+///
+/// A CONNECT is first put to the core's authenticator chain, here on the connection's event loop (password
+/// hashing and webhooks run off the loops). Until the answer comes the connection stops reading and what
+/// it already read waits undecoded; then the CONNECT goes to the core with the answer, and decoding
+/// resumes.
 final class MQTTChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -18,6 +23,7 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     private var lastReadAt = NIODeadline.now()
     private var keepAliveTimeout: TimeAmount? = nil
     private var keepAliveCheck: Scheduled<Void>? = nil
+    private var authenticating = false
 
     init(core: MQTTBrokerCore) {
         self.core = core
@@ -47,7 +53,11 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         } else {
             cumulation!.writeBuffer(&bytes)
         }
-        while var buffer = cumulation, buffer.readableBytes > 0 {
+        decodeAvailable(context: context)
+    }
+
+    private func decodeAvailable(context: ChannelHandlerContext) {
+        while !authenticating, var buffer = cumulation, buffer.readableBytes > 0 {
             let before = buffer.readableBytes
             let packet: MQTTPacket?
             do {
@@ -61,16 +71,45 @@ final class MQTTChannelHandler: ChannelInboundHandler {
                 return
             }
             guard let packet else { break }
+            let size = before - buffer.readableBytes
             if case .connect(let connect) = packet, version == nil {
                 version = connect.protocolVersion
+                authenticate(connect, bytes: size, context: context)
+                continue
             }
-            core.received(packet, bytes: before - buffer.readableBytes, on: connectionId)
+            core.received(packet, bytes: size, on: connectionId)
         }
         if let remaining = cumulation, remaining.readableBytes == 0 {
             cumulation = nil
         } else if var remaining = cumulation, remaining.readerIndex > 65_536 {
             remaining.discardReadBytes()
             cumulation = remaining
+        }
+    }
+
+    private func authenticate(_ connect: MQTTConnect, bytes: Int, context: ChannelHandlerContext) {
+        authenticating = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        let credentials = MQTTCredentials(
+            clientId: connect.clientId, username: connect.username, password: connect.password.map { Array($0.readableBytesView) },
+            remoteAddress: context.channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown",
+            protocolVersion: connect.protocolVersion)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let connectionId = self.connectionId
+        core.authentication.authenticate(credentials, on: context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
+            let (handler, context) = loopBound.value
+            let decision: MQTTAuthenticationDecision
+            switch result {
+            case .success(let answer): decision = answer
+            case .failure(let error):
+                handler.core.logger.error("mqtt authentication failed with an error; refusing the client", metadata: ["error": "\(error)"])
+                decision = .deny(.unspecifiedError)
+            }
+            handler.core.received(.connect(connect), bytes: bytes, on: connectionId, authentication: decision)
+            handler.authenticating = false
+            guard context.channel.isActive else { return }
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            handler.decodeAvailable(context: context)
         }
     }
 

@@ -25,12 +25,13 @@ public struct MQTTBrokerConfiguration: Sendable {
     public var maximumClientIdLength = 256
     /// A connection that has not completed CONNECT in this time is closed.
     public var connectTimeoutMilliseconds: Int64 = 10_000
-    /// Users and passwords; empty with `allowAnonymous` means no authentication.
-    public var users: [String: String] = [:]
+    /// Whether clients without a user name may connect (`mqtt-allow-anonymous`). Users are checked by the
+    /// authenticators given to the core (the user base, ...), see MQTTAuthenticatorChain.
     public var allowAnonymous = true
     /// Device events written to the events topic; delivered/acked are off by default for their cost.
     public var enabledEvents: Set<String> = [
-        "client.connected", "client.disconnected", "session.subscribed", "session.unsubscribed", "message.dropped", "will.published",
+        "client.connected", "client.disconnected", "client.auth_failed", "session.subscribed", "session.unsubscribed", "message.dropped",
+        "will.published",
     ]
     /// How often `$SYS/` topics are refreshed.
     public var systemTopicIntervalSeconds = 10
@@ -47,7 +48,7 @@ public struct MQTTBrokerConfiguration: Sendable {
     public init() {}
 
     public static let allEvents: Set<String> = [
-        "client.connected", "client.disconnected", "session.subscribed", "session.unsubscribed", "message.delivered", "message.acked",
-        "message.dropped", "will.published",
+        "client.connected", "client.disconnected", "client.auth_failed", "session.subscribed", "session.unsubscribed", "message.delivered",
+        "message.acked", "message.dropped", "will.published",
     ]
 }

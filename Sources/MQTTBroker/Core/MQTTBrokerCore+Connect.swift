@@ -4,7 +4,7 @@ import NIOCore
 extension MQTTBrokerCore {
     // MARK: CONNECT
 
-    func connect(_ packet: MQTTConnect, on connection: ConnectionState) {
+    func connect(_ packet: MQTTConnect, on connection: ConnectionState, authentication: MQTTAuthenticationDecision?) {
         let version = packet.protocolVersion
         connection.version = version
         let now = clock()
@@ -37,9 +37,16 @@ extension MQTTBrokerCore {
             refuseConnect(connection, reason: .badAuthenticationMethod, reasonString: "authentication method \(method) is not supported", event: "not_authorized")
             return
         }
-        if let refusal = authenticate(packet) {
-            emit("client.disconnected", clientId: clientId, username: packet.username, [("reason", .string("not_authorized"))])
-            refuseConnect(connection, reason: refusal, reasonString: "not authorized", event: "not_authorized")
+        if let refusal = refusal(of: packet, authentication) {
+            // The event names who tried and why, never what they presented.
+            emit("client.auth_failed", clientId: clientId, username: packet.username, [
+                ("reason_code", .integer(Int64(refusal.rawValue))), ("peer", .string(connection.handle.remoteAddress)),
+                ("protocol_version", .integer(Int64(version.rawValue))),
+            ])
+            let reason: MQTTReasonCode = refusal == .connectionRateExceeded && version != .v5 ? .serverUnavailable : refusal
+            refuseConnect(
+                connection, reason: reason, reasonString: refusal == .connectionRateExceeded ? "too many failed attempts from this address" : "not authorized",
+                event: "not_authorized")
             return
         }
 
@@ -131,17 +138,16 @@ extension MQTTBrokerCore {
         }
     }
 
-    /// Checks the user name and password; the reason code of a refusal, or nil.
-    private func authenticate(_ packet: MQTTConnect) -> MQTTReasonCode? {
-        guard let username = packet.username else {
-            return configuration.allowAnonymous ? nil : .notAuthorized
+    /// The reason code of a refusal, or nil: the authenticator chain's answer, or without one (a CONNECT
+    /// handed over directly) the anonymous-access rule.
+    private func refusal(of packet: MQTTConnect, _ authentication: MQTTAuthenticationDecision?) -> MQTTReasonCode? {
+        switch authentication {
+        case .allow: return nil
+        case .deny(let code): return code
+        case .ignore, nil:
+            if packet.username == nil { return configuration.allowAnonymous ? nil : .notAuthorized }
+            return configuration.allowAnonymous ? nil : .badUserNameOrPassword
         }
-        if let expected = configuration.users[username] {
-            let given = packet.password.map { String(decoding: $0.readableBytesView, as: UTF8.self) }
-            return given == expected ? nil : .badUserNameOrPassword
-        }
-        // A name nobody configured: fine only when there are no users at all and anonymous access is on.
-        return configuration.users.isEmpty && configuration.allowAnonymous ? nil : .badUserNameOrPassword
     }
 
     /// Answers a CONNECT with a failure and closes the connection. A 3.x client gets the nearest return

@@ -25,6 +25,8 @@ struct BrokerStatistics {
 public final class MQTTBrokerCore: @unchecked Sendable {
     public let eventLoop: any EventLoop
     let configuration: MQTTBrokerConfiguration
+    /// Who may connect: asked by each connection (on its own event loop) before it hands a CONNECT over.
+    public let authentication: MQTTAuthenticatorChain
     let messageLog: any MQTTMessageLog
     let stateStore: any MQTTStateStore
     let events: any MQTTEventSink
@@ -69,10 +71,12 @@ public final class MQTTBrokerCore: @unchecked Sendable {
 
     public init(
         eventLoop: any EventLoop, configuration: MQTTBrokerConfiguration, messageLog: any MQTTMessageLog, stateStore: any MQTTStateStore,
-        events: any MQTTEventSink, logger: Logger, clock: @escaping @Sendable () -> Int64
+        events: any MQTTEventSink, logger: Logger, clock: @escaping @Sendable () -> Int64, authenticators: [any MQTTAuthenticator] = [],
+        hasUsers: @escaping @Sendable () -> Bool = { false }
     ) {
         self.eventLoop = eventLoop
         self.configuration = configuration
+        self.authentication = MQTTAuthenticatorChain(authenticators: authenticators, allowAnonymous: configuration.allowAnonymous, hasUsers: hasUsers)
         self.messageLog = messageLog
         self.stateStore = stateStore
         self.events = events
@@ -154,11 +158,13 @@ public final class MQTTBrokerCore: @unchecked Sendable {
     }
 
     /// A decoded packet from a connection.
-    public func received(_ packet: MQTTPacket, bytes: Int, on connectionId: UInt64) {
+    /// `authentication` is the chain's answer to a CONNECT (the connection asks `authentication` before it
+    /// hands the CONNECT over); nil applies the anonymous-access rule alone.
+    public func received(_ packet: MQTTPacket, bytes: Int, on connectionId: UInt64, authentication: MQTTAuthenticationDecision? = nil) {
         eventLoop.execute {
             guard let connection = self.connections[connectionId], !connection.closed else { return }
             self.statistics.bytesReceived += Int64(bytes)
-            self.handle(packet, on: connection)
+            self.handle(packet, on: connection, authentication: authentication)
         }
     }
 
@@ -200,14 +206,14 @@ public final class MQTTBrokerCore: @unchecked Sendable {
         }
     }
 
-    func handle(_ packet: MQTTPacket, on connection: ConnectionState) {
+    func handle(_ packet: MQTTPacket, on connection: ConnectionState, authentication: MQTTAuthenticationDecision? = nil) {
         if case .connect(let connect) = packet {
             guard !connection.isConnected else {
                 logger.info("second CONNECT on one connection", metadata: ["client": "\(connection.clientId ?? "")"])
                 disconnect(connection, reason: .protocolError, reasonString: "second CONNECT [MQTT-3.1.0-2]", event: "protocol_error")
                 return
             }
-            self.connect(connect, on: connection)
+            self.connect(connect, on: connection, authentication: authentication)
             return
         }
         guard connection.isConnected, let session = session(of: connection) else {
