@@ -7,7 +7,21 @@ import NIOCore
 /// received it, and the MQTT metadata in headers a Kafka consumer can read (`mqtt.topic`, `mqtt.qos`,
 /// `mqtt.retain`, `mqtt.client_id`, `mqtt.username`, and MQTT 5's content type, response topic,
 /// correlation data, payload format, expiry; user properties as headers of their own name).
+///
+/// Header names starting with `mqtt.` are the server's: a client cannot write one. A user property whose
+/// name starts with `mqtt.` is stored as `mqtt.user_property.` + its name (and read back as the property
+/// the client sent), so a device that sends `mqtt.topic` or `mqtt.client_id` as a user property cannot
+/// rewrite its topic, client id or user name when the record is replayed (offline catch-up, retained
+/// messages, rules, restarts). Of a server header only the first occurrence counts.
 public enum MQTTRecordFormat {
+    static let reservedPrefix = "mqtt."
+    static let escapedUserPropertyPrefix = "mqtt.user_property."
+
+    /// The header name of a user property.
+    static func headerName(ofUserProperty name: String) -> String {
+        name.hasPrefix(reservedPrefix) ? escapedUserPropertyPrefix + name : name
+    }
+
     public static let topicHeader = "mqtt.topic"
     static let qosHeader = "mqtt.qos"
     static let retainHeader = "mqtt.retain"
@@ -34,7 +48,7 @@ public enum MQTTRecordFormat {
         if let format = properties.payloadFormatIndicator { headers.append(RecordHeader(key: payloadFormatHeader, value: ByteBuffer(string: String(format)))) }
         if let expiry = properties.messageExpiryInterval { headers.append(RecordHeader(key: messageExpiryHeader, value: ByteBuffer(string: String(expiry)))) }
         for property in properties.userProperties {
-            headers.append(RecordHeader(key: property.name, value: ByteBuffer(string: property.value)))
+            headers.append(RecordHeader(key: headerName(ofUserProperty: property.name), value: ByteBuffer(string: property.value)))
         }
         return headers
     }
@@ -54,7 +68,7 @@ public enum MQTTRecordFormat {
         }
         if let format = properties.payloadFormatIndicator { pairs.append((payloadFormatHeader, String(format))) }
         if let expiry = properties.messageExpiryInterval { pairs.append((messageExpiryHeader, String(expiry))) }
-        for property in properties.userProperties { pairs.append((property.name, property.value)) }
+        for property in properties.userProperties { pairs.append((headerName(ofUserProperty: property.name), property.value)) }
         return pairs
     }
 
@@ -67,8 +81,17 @@ public enum MQTTRecordFormat {
         var clientId: String? = nil
         var username: String? = nil
         var properties = MQTTProperties()
+        var seen: Set<String> = []
         for header in record.headers {
             let text = header.value.map { String(decoding: $0.readableBytesView, as: UTF8.self) }
+            if header.key.hasPrefix(escapedUserPropertyPrefix) {
+                properties.userProperties.append(MQTTUserProperty(name: String(header.key.dropFirst(escapedUserPropertyPrefix.count)), value: text ?? ""))
+                continue
+            }
+            if header.key.hasPrefix(reservedPrefix) {
+                // The first server header of a name is the server's; a later one was not written by it.
+                guard seen.insert(header.key).inserted else { continue }
+            }
             switch header.key {
             case topicHeader: topic = text
             case qosHeader: qos = text.flatMap { UInt8($0) }.flatMap(MQTTQoS.init(rawValue:)) ?? .atMostOnce
@@ -80,6 +103,9 @@ public enum MQTTRecordFormat {
             case correlationDataHeader: properties.correlationData = header.value ?? ByteBuffer()
             case payloadFormatHeader: properties.payloadFormatIndicator = text.flatMap { UInt8($0) }
             case messageExpiryHeader: properties.messageExpiryInterval = text.flatMap { UInt32($0) }
+            case _ where header.key.hasPrefix(reservedPrefix):
+                // A server header this version does not know: not a user property.
+                continue
             default: properties.userProperties.append(MQTTUserProperty(name: header.key, value: text ?? ""))
             }
         }

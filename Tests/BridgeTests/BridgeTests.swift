@@ -73,6 +73,39 @@ import Testing
         #expect(MQTTRecordFormat.message(from: plain, timestamp: 0, position: nil) == nil)
     }
 
+    /// A device that sends the server's header names as MQTT 5 user properties cannot rewrite its topic,
+    /// client id or user name when the record is read back; its properties come back as it sent them.
+    @Test func userPropertiesCannotSpoofServerHeaders() throws {
+        var properties = MQTTProperties()
+        properties.userProperties = [
+            MQTTUserProperty(name: "mqtt.topic", value: "devices/victim/cmd"), MQTTUserProperty(name: "mqtt.client_id", value: "victim"),
+            MQTTUserProperty(name: "mqtt.username", value: "admin"), MQTTUserProperty(name: "mqtt.qos", value: "2"),
+            MQTTUserProperty(name: "site", value: "north"),
+        ]
+        let message = MQTTMessage(
+            topic: "devices/mallory/telemetry", payload: ByteBuffer(string: "x"), qos: .atLeastOnce, retain: false, properties: properties,
+            publisherClientId: "mallory", publisherUsername: "mallory", receivedAtMilliseconds: 1)
+        let headers = MQTTRecordFormat.headers(of: message)
+        #expect(headers.filter { $0.key == "mqtt.topic" }.count == 1)
+        #expect(headers.contains { $0.key == "mqtt.user_property.mqtt.client_id" })
+        let batch = try MQTTRecordFormat.batch(key: nil, value: message.payload, headers: headers, timestamp: 1)
+        let spoofRecord = try #require(try batch.records().first)
+        let decoded = try #require(MQTTRecordFormat.message(from: spoofRecord, timestamp: 1, position: nil))
+        #expect(decoded.topic == "devices/mallory/telemetry")
+        #expect(decoded.publisherClientId == "mallory")
+        #expect(decoded.publisherUsername == "mallory")
+        #expect(decoded.qos == .atLeastOnce)
+        #expect(decoded.properties.userProperties == properties.userProperties)
+        #expect(MQTTRecordFormat.headerPairs(of: message).first { $0.name == "mqtt.topic" }?.value == "devices/mallory/telemetry")
+
+        // A record with a server header twice (not written by the server): the first counts.
+        let doubled = try MQTTRecordFormat.batch(key: nil, value: ByteBuffer(), headers: [
+            RecordHeader(key: "mqtt.topic", value: ByteBuffer(string: "a")), RecordHeader(key: "mqtt.topic", value: ByteBuffer(string: "b")),
+        ], timestamp: 1)
+        let doubledRecord = try #require(try doubled.records().first)
+        #expect(MQTTRecordFormat.message(from: doubledRecord, timestamp: 1, position: nil)?.topic == "a")
+    }
+
     @Test func eventsAreJSONObjects() throws {
         let event = MQTTEvent(
             name: "client.disconnected", clientId: "dev \"7\"", username: nil, timestampMilliseconds: 42,
