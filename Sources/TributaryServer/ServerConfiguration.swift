@@ -75,6 +75,14 @@ public struct ServerConfiguration: Sendable {
     public var saslMechanisms = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
     public var maxReauthMilliseconds: Int64 = 0
     public var superUsers: Set<String> = []
+    /// What of a verified MQTT client certificate becomes the user name and client id (off, cn, dn, san).
+    public var mqttCertificateAsUsername = "off"
+    public var mqttCertificateAsClientId = "off"
+    /// Keys MQTT passwords that are JWTs are checked against: a JWKS file, an HMAC (HS256) secret file.
+    public var jwtJWKSFile: String? = nil
+    public var jwtHMACSecretFile: String? = nil
+    public var jwtIssuer: String? = nil
+    public var jwtAudience: String? = nil
     /// What clients are told to connect to; by default the listener's address, with "localhost" for a
     /// wildcard host.
     public var advertised: HostPort? = nil
@@ -159,12 +167,19 @@ public struct ServerConfiguration: Sendable {
         ("mqtt-connect-timeout-ms", "Close connections that send no CONNECT in this time (default 10000)."),
         ("mqtt-sys-interval-seconds", "How often $SYS topics are refreshed (default 10)."),
         ("mqtt-allow-anonymous", "Accept clients without a user name, true or false (default true)."),
+        ("jwt-jwks-file", "JWKS file of the public keys MQTT passwords that are JWTs are checked against (default none)."),
+        ("jwt-hmac-secret-file", "File holding the HS256 secret (32 bytes or more) for JWT passwords (default none)."),
+        ("jwt-issuer", "Required iss claim of JWTs (default: not checked)."),
+        ("jwt-audience", "Audience JWTs must name in aud (default: not checked)."),
+        ("mqtt-cert-as-username", "off, cn, dn or san: a verified MQTT client certificate logs the client in as this name (default off)."),
+        ("mqtt-cert-as-clientid", "off, cn, dn or san: and uses it as the client id (default off)."),
+        ("mqtt-acl-no-match", "allow or deny: what MQTT topic rules (mqtt-acl in the config file) decide when none matches (default deny once there are rules)."),
         ("mqtt-users", "user:password pairs imported into the user base at start (environment or config file only; default none)."),
         ("mqtt-events-topic", "Topic of device events (default mqtt.events; also events: {topic: ...})."),
     ]
 
     /// Keys of the config file that hold structures rather than one value.
-    static let structuredKeys: Set<String> = ["routes", "events", "rules", "downlinks"]
+    static let structuredKeys: Set<String> = ["routes", "events", "rules", "downlinks", "mqtt-acl"]
 
     /// Builds the configuration from a YAML file (optional), environment variables and flags, each a map
     /// from setting name to text.
@@ -227,6 +242,15 @@ public struct ServerConfiguration: Sendable {
     }
 
     /// The rules and downlinks of a config file, read again (SIGHUP); throws what is wrong with them.
+    /// The MQTT topic rules of the config file (for a SIGHUP reload): `mqtt-acl` and `mqtt-acl-no-match`.
+    public static func readMQTTAuthorizer(_ path: String) throws -> MQTTTopicAuthorizer {
+        let file = try readFile(path)
+        var configuration = ServerConfiguration()
+        try configuration.applyStructured(file.sections.filter { $0.key == "mqtt-acl" })
+        try configuration.apply(file.values.filter { $0.key == "mqtt-acl-no-match" })
+        return configuration.mqtt.authorizer
+    }
+
     public static func readRulesAndDownlinks(_ path: String) throws -> (rules: [RuleDefinition], downlinks: [DownlinkDefinition]) {
         let sections = try readFile(path).sections
         var configuration = ServerConfiguration()
@@ -235,6 +259,12 @@ public struct ServerConfiguration: Sendable {
     }
 
     mutating func applyStructured(_ sections: [String: Node]) throws {
+        if let aclNode = sections["mqtt-acl"] {
+            mqtt.authorizer.rules = try Self.parseMQTTACL(aclNode)
+            // Once there are rules, what they do not allow is denied (mosquitto's acl_file), unless
+            // mqtt-acl-no-match says otherwise.
+            mqtt.authorizer.noMatchAllows = mqtt.authorizer.rules.isEmpty
+        }
         if let rulesNode = sections["rules"] {
             rules = try Self.parseRules(rulesNode)
         }
@@ -416,6 +446,67 @@ public struct ServerConfiguration: Sendable {
         return downlinks
     }
 
+    /// `mqtt-acl:` a list of `{permission: allow|deny, action: publish|subscribe|all, who: all|user:NAME|client:ID,
+    /// topics: [filters with ${clientid} and ${username}]}`, first match wins.
+    static func parseMQTTACL(_ node: Node) throws -> [MQTTTopicAuthorizer.Rule] {
+        guard let list = node.sequence else { throw ConfigurationError("mqtt-acl must be a list of {permission, action, who, topics}") }
+        var rules: [MQTTTopicAuthorizer.Rule] = []
+        for (index, item) in list.enumerated() {
+            let what = "mqtt-acl[\(index)]"
+            guard let entry = item.mapping else { throw ConfigurationError("\(what) must be a mapping") }
+            var fields: [String: String] = [:]
+            var topics: [String] = []
+            for (keyNode, valueNode) in entry {
+                guard let key = keyNode.string else { throw ConfigurationError("\(what): a key that is not a string") }
+                switch key {
+                case "topics":
+                    if let single = valueNode.scalar?.string {
+                        topics = [single]
+                    } else if let sequence = valueNode.sequence {
+                        topics = try sequence.map { node in
+                            guard let text = node.scalar?.string else { throw ConfigurationError("\(what): topics must be strings") }
+                            return text
+                        }
+                    } else {
+                        throw ConfigurationError("\(what): topics must be a filter or a list of filters")
+                    }
+                case "permission", "action", "who":
+                    guard let value = valueNode.scalar?.string else { throw ConfigurationError("\(what): \(key) must be a single value") }
+                    fields[key] = value
+                default:
+                    throw ConfigurationError("\(what): unknown field '\(key)'; known fields: permission, action, who, topics")
+                }
+            }
+            let allow: Bool
+            switch fields["permission"]?.lowercased() {
+            case "allow": allow = true
+            case "deny": allow = false
+            default: throw ConfigurationError("\(what): permission must be allow or deny")
+            }
+            guard let action = MQTTTopicAuthorizer.Action(rawValue: (fields["action"] ?? "all").lowercased()) else {
+                throw ConfigurationError("\(what): action must be publish, subscribe or all")
+            }
+            let who = fields["who"] ?? "all"
+            let subject: MQTTTopicAuthorizer.Subject
+            if who == "all" {
+                subject = .everyone
+            } else if who.hasPrefix("user:"), who.count > 5 {
+                subject = .user(String(who.dropFirst(5)))
+            } else if who.hasPrefix("client:"), who.count > 7 {
+                subject = .client(String(who.dropFirst(7)))
+            } else {
+                throw ConfigurationError("\(what): who must be all, user:NAME or client:ID")
+            }
+            guard !topics.isEmpty else { throw ConfigurationError("\(what) needs topics") }
+            for topic in topics {
+                let probe = MQTTTopicAuthorizer.expandForValidation(topic)
+                guard MQTTTopic.validateFilter(probe) else { throw ConfigurationError("\(what): '\(topic)' is not a topic filter") }
+            }
+            rules.append(MQTTTopicAuthorizer.Rule(allow: allow, subject: subject, action: action, filters: topics))
+        }
+        return rules
+    }
+
     mutating func apply(_ values: [String: String]) throws {
         func kafkaListener(_ name: String, _ text: String, allowed: [KafkaEndpoint.SecurityProtocol]) throws -> (KafkaEndpoint.SecurityProtocol?, HostPort?) {
             guard let separator = text.range(of: "://") else { return (nil, try listenAddress(name, text)) }
@@ -534,6 +625,20 @@ public struct ServerConfiguration: Sendable {
                 case "true", "yes", "1": mqtt.allowAnonymous = true
                 case "false", "no", "0": mqtt.allowAnonymous = false
                 default: throw ConfigurationError("mqtt-allow-anonymous must be true or false, not '\(text)'")
+                }
+            case "jwt-jwks-file": jwtJWKSFile = text.isEmpty ? nil : text
+            case "jwt-hmac-secret-file": jwtHMACSecretFile = text.isEmpty ? nil : text
+            case "jwt-issuer": jwtIssuer = text.isEmpty ? nil : text
+            case "jwt-audience": jwtAudience = text.isEmpty ? nil : text
+            case "mqtt-cert-as-username", "mqtt-cert-as-clientid":
+                let field = text.lowercased()
+                guard ["off", "cn", "dn", "san"].contains(field) else { throw ConfigurationError("\(name) must be off, cn, dn or san, not '\(text)'") }
+                if name == "mqtt-cert-as-username" { mqttCertificateAsUsername = field } else { mqttCertificateAsClientId = field }
+            case "mqtt-acl-no-match":
+                switch text.lowercased() {
+                case "allow": mqtt.authorizer.noMatchAllows = true
+                case "deny": mqtt.authorizer.noMatchAllows = false
+                default: throw ConfigurationError("mqtt-acl-no-match must be allow or deny, not '\(text)'")
                 }
             case "mqtt-users":
                 plaintextUsers = []

@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
+import X509
 import NIOTLS
 import ServiceLifecycle
 import UnixSignals
@@ -83,10 +84,10 @@ final class TLSContexts: Sendable {
     }
 
     /// Puts TLS in front of an accepted connection; called on the channel's event loop.
-    func install(on channel: any Channel, listener: String) throws {
+    func install(on channel: any Channel, listener: String, identityEvent: (@Sendable (PeerCertificateIdentity) -> any Sendable)? = nil) throws {
         let context = current.withLockedValue { $0 }
         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-        try channel.pipeline.syncOperations.addHandler(TLSHandshakeReporter(listener: listener, logger: logger))
+        try channel.pipeline.syncOperations.addHandler(TLSHandshakeReporter(listener: listener, logger: logger, identityEvent: identityEvent))
     }
 }
 
@@ -98,17 +99,32 @@ final class TLSHandshakeReporter: ChannelInboundHandler, RemovableChannelHandler
 
     let listener: String
     let logger: Logger
+    /// Turns the client certificate's identity into the event the protocol handler understands.
+    let identityEvent: (@Sendable (PeerCertificateIdentity) -> any Sendable)?
     private var completed = false
 
-    init(listener: String, logger: Logger) {
+    init(listener: String, logger: Logger, identityEvent: (@Sendable (PeerCertificateIdentity) -> any Sendable)? = nil) {
         self.listener = listener
         self.logger = logger
+        self.identityEvent = identityEvent
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         context.fireUserInboundEventTriggered(event)
         if let event = event as? TLSUserEvent, case .handshakeCompleted = event, !completed {
             completed = true
+            // The certificate (verified against tls-ca during the handshake) names the client; the
+            // protocol handler learns it before the first byte of application data.
+            if let identityEvent, let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate() {
+                do {
+                    let identity = try PeerCertificateIdentity(der: try certificate.toDERBytes())
+                    context.fireUserInboundEventTriggered(identityEvent(identity))
+                } catch {
+                    logger.warning("client certificate unreadable; the client has no certificate identity", metadata: [
+                        "listener": "\(listener)", "error": "\(error)",
+                    ])
+                }
+            }
             // Nothing more to watch: get out of the read path.
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }
@@ -141,5 +157,23 @@ struct TLSReloadService: Service {
                 contexts.reload()
             }
         }
+    }
+}
+
+/// What a verified client certificate says about its holder: the subject as Kafka writes principals
+/// (RFC 4514, most specific first: `CN=device-1,O=Acme`), its common name and DNS names.
+struct PeerCertificateIdentity: Sendable {
+    var subject: String
+    var commonName: String?
+    var dnsNames: [String]
+
+    init(der: [UInt8]) throws {
+        let certificate = try Certificate(derEncoded: der)
+        subject = certificate.subject.description
+        commonName = certificate.subject.lazy.flatMap { $0 }.first { $0.type == .RDNAttributeType.commonName }.flatMap { String($0.value) }
+        dnsNames = (try? certificate.extensions.subjectAlternativeNames)??.compactMap { name -> String? in
+            if case .dnsName(let dns) = name { return dns }
+            return nil
+        } ?? []
     }
 }

@@ -146,6 +146,18 @@ public enum TributaryServer {
     }
 }
 
+/// The MQTT authenticator chain, in order: JWT passwords and client certificates (when configured), then
+/// the user base.
+func mqttAuthenticators(configuration: ServerConfiguration, broker: Broker, tokens: TokenVerifier?) -> [any MQTTAuthenticator] {
+    var chain: [any MQTTAuthenticator] = []
+    if let tokens { chain.append(JWTAuthenticator(verifier: tokens)) }
+    if let username = CertificateAuthenticator.Field(rawValue: configuration.mqttCertificateAsUsername), username != .off {
+        chain.append(CertificateAuthenticator(username: username, clientId: CertificateAuthenticator.Field(rawValue: configuration.mqttCertificateAsClientId) ?? .off))
+    }
+    if let users = broker.users { chain.append(UserBaseAuthenticator(users: users, threadPool: broker.threadPool)) }
+    return chain
+}
+
 /// One warning line per way in that asks nobody who they are: the embedded defaults (`make run`) are
 /// unauthenticated, and the log says so.
 func warnAboutOpenAccess(configuration: ServerConfiguration, logger: Logger) {
@@ -214,7 +226,9 @@ struct KafkaService: Service {
                 if listener.endpoint.securityProtocol.usesTLS {
                     guard let tls else { throw ConfigurationError("the Kafka TLS listener has no TLS settings") }
                     let name = "kafka \(address)"
-                    connectionSetup = { try tls.install(on: $0, listener: name) }
+                    connectionSetup = {
+                        try tls.install(on: $0, listener: name) { identity in KafkaPeerCertificate(subject: identity.subject) }
+                    }
                 }
                 _ = try await listener.start(
                     host: address.host, port: address.port, serverChannelSetup: { try descriptors.installGate(on: $0, for: .kafka) },
@@ -246,6 +260,18 @@ struct MQTTService: Service {
     static func prepare(
         configuration: ServerConfiguration, broker: Broker, group: any EventLoopGroup, tls: TLSContexts?, descriptors: DescriptorBudget, logger: Logger
     ) async throws -> MQTTService {
+        let tokens: TokenVerifier?
+        if configuration.jwtJWKSFile != nil || configuration.jwtHMACSecretFile != nil {
+            do {
+                tokens = try await TokenVerifier(
+                    jwksFile: configuration.jwtJWKSFile, hmacSecretFile: configuration.jwtHMACSecretFile, issuer: configuration.jwtIssuer,
+                    audience: configuration.jwtAudience)
+            } catch {
+                throw ConfigurationError("\(error)")
+            }
+        } else {
+            tokens = nil
+        }
         let routes: RouteTable
         do {
             routes = try RouteTable(configuration.routes)
@@ -278,7 +304,7 @@ struct MQTTService: Service {
         let core = MQTTBrokerCore(
             eventLoop: group.next(), configuration: mqttConfiguration, messageLog: messageLog, stateStore: stateStore,
             events: RuleEventTap(sink: eventTopic, engine: rules), logger: logger, clock: clock,
-            authenticators: broker.users.map { [UserBaseAuthenticator(users: $0, threadPool: broker.threadPool)] } ?? [],
+            authenticators: mqttAuthenticators(configuration: configuration, broker: broker, tokens: tokens),
             hasUsers: { !(broker.users?.isEmpty ?? true) })
         core.observeRoutedMessages { message in rules.routed(message) }
         rules.attach(core)
@@ -312,7 +338,11 @@ struct MQTTService: Service {
                 let name = "mqtt \(address)"
                 channels.append(try await MQTTListener.bindTCP(
                     host: address.host, port: address.port, group: group, core: core,
-                    serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: { try tls.install(on: $0, listener: name) }))
+                    serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: {
+                        try tls.install(on: $0, listener: name) { identity in
+                            MQTTPeerCertificate(subject: identity.subject, commonName: identity.commonName, dnsNames: identity.dnsNames)
+                        }
+                    }))
                 logger.info("mqtt over tls listening", metadata: ["address": "\(address)"])
             }
             if let address = configuration.mqttSecureWebSocketListen {
@@ -321,7 +351,11 @@ struct MQTTService: Service {
                 let name = "mqtt-wss \(address)"
                 channels.append(try await MQTTListener.bindWebSocket(
                     host: address.host, port: address.port, group: group, core: core,
-                    serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: { try tls.install(on: $0, listener: name) }))
+                    serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: {
+                        try tls.install(on: $0, listener: name) { identity in
+                            MQTTPeerCertificate(subject: identity.subject, commonName: identity.commonName, dnsNames: identity.dnsNames)
+                        }
+                    }))
                 logger.info("mqtt over secure websocket listening", metadata: ["address": "\(address)", "path": "/mqtt"])
             }
         } catch {
@@ -362,6 +396,9 @@ struct MQTTService: Service {
         }
         do {
             let (newRules, newDownlinks) = try ServerConfiguration.readRulesAndDownlinks(path)
+            let authorizer = try ServerConfiguration.readMQTTAuthorizer(path)
+            core.setAuthorizer(authorizer)
+            logger.info("mqtt topic rules reloaded", metadata: ["rules": "\(authorizer.rules.count)", "noMatch": "\(authorizer.noMatchAllows ? "allow" : "deny")"])
             rules.replaceRules(newRules)
             core.setEmittedEvents(configuration.mqtt.enabledEvents.union(rules.eventNames))
             downlinks.apply(newDownlinks)

@@ -71,6 +71,13 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("mqtt-sys-interval-seconds"), help: "How often $SYS topics are refreshed.") var mqttSysIntervalSeconds: String?
     @Option(name: .customLong("mqtt-allow-anonymous"), help: "true or false.") var mqttAllowAnonymous: String?
     @Option(name: .customLong("mqtt-users"), help: ArgumentHelp("Refused: passwords on a command line show in ps. Use TRIBUTARY_MQTT_USERS, the config file or --users-file.", visibility: .hidden)) var mqttUsers: String?
+    @Option(name: .customLong("jwt-jwks-file"), help: "JWKS file for JWT passwords.") var jwtJwksFile: String?
+    @Option(name: .customLong("jwt-hmac-secret-file"), help: "HS256 secret file for JWT passwords.") var jwtHmacSecretFile: String?
+    @Option(name: .customLong("jwt-issuer"), help: "Required iss claim.") var jwtIssuer: String?
+    @Option(name: .customLong("jwt-audience"), help: "Required aud entry.") var jwtAudience: String?
+    @Option(name: .customLong("mqtt-cert-as-username"), help: "off, cn, dn or san.") var mqttCertAsUsername: String?
+    @Option(name: .customLong("mqtt-cert-as-clientid"), help: "off, cn, dn or san.") var mqttCertAsClientid: String?
+    @Option(name: .customLong("mqtt-acl-no-match"), help: "allow or deny when no MQTT topic rule matches.") var mqttAclNoMatch: String?
     @Option(name: .customLong("users-file"), help: "Users to add to the user base at start (hashed lines, or NAME PLAIN PASSWORD).") var usersFile: String?
     @Option(name: .customLong("sasl-enabled-mechanisms"), help: "SASL mechanisms of SASL listeners.") var saslEnabledMechanisms: String?
     @Option(name: .customLong("connections-max-reauth-ms"), help: "SASL session lifetime (0: unlimited).") var connectionsMaxReauthMs: String?
@@ -95,7 +102,9 @@ struct Serve: AsyncParsableCommand {
             ("mqtt-max-connections", mqttMaxConnections), ("mqtt-max-topic-length", mqttMaxTopicLength), ("mqtt-max-topic-levels", mqttMaxTopicLevels),
             ("mqtt-topic-alias-maximum", mqttTopicAliasMaximum), ("mqtt-connect-timeout-ms", mqttConnectTimeoutMs), ("mqtt-max-keepalive", mqttMaxKeepalive),
             ("mqtt-sys-interval-seconds", mqttSysIntervalSeconds), ("mqtt-allow-anonymous", mqttAllowAnonymous),
-            ("users-file", usersFile), ("sasl-enabled-mechanisms", saslEnabledMechanisms), ("connections-max-reauth-ms", connectionsMaxReauthMs),
+            ("users-file", usersFile), ("mqtt-acl-no-match", mqttAclNoMatch),
+            ("jwt-jwks-file", jwtJwksFile), ("jwt-hmac-secret-file", jwtHmacSecretFile), ("jwt-issuer", jwtIssuer), ("jwt-audience", jwtAudience),
+            ("mqtt-cert-as-username", mqttCertAsUsername), ("mqtt-cert-as-clientid", mqttCertAsClientid), ("sasl-enabled-mechanisms", saslEnabledMechanisms), ("connections-max-reauth-ms", connectionsMaxReauthMs),
             ("super-users", superUsers),
             ("mqtt-events-topic", mqttEventsTopic),
         ]

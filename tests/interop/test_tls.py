@@ -40,6 +40,7 @@ class Certificates:
         self._issue("server", "ca", "localhost", server=True)
         self._issue("server2", "ca", "localhost-reloaded", server=True)
         self._issue("client", "ca", "device-1")
+        self._issue("client2", "ca", "device-2")
         self._issue("rogue", "rogue-ca", "device-1")
         # The Java client's PEM keystore: the private key and its certificate in one file.
         (directory / "client-bundle.pem").write_text((directory / "client.key").read_text() + (directory / "client.pem").read_text())
@@ -359,6 +360,37 @@ def test_configurations_that_cannot_work_are_refused_at_start(tributary_binary, 
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+# --- Certificate identities -----------------------------------------------------------------------------
+
+def test_certificates_name_kafka_principals_and_mqtt_users(server_factory, certificates, workdir):
+    """On an SSL listener the principal is the certificate's subject (User:CN=device-1), as Kafka's default
+    principal builder makes it; MQTT clients are logged in as their certificate's common name
+    (mqtt-cert-as-username cn), which topic rules then see as ${username}."""
+    config = workdir / "cert-acl.yaml"
+    config.write_text('mqtt-acl:\n  - {permission: allow, action: all, topics: ["devices/${username}/#"]}\n')
+    tls = TLSServer(server_factory, certificates, workdir, client_auth="require",
+                    extra=("--super-users", "User:CN=device-1", "--mqtt-cert-as-username", "cn", "--mqtt-allow-anonymous", "false",
+                           "--config", str(config)))
+    admin = confluent_kafka.admin.AdminClient({"bootstrap.servers": tls.tls_bootstrap, **librdkafka_ssl(certificates, cert="client")})
+    assert admin.describe_user_scram_credentials().result(timeout=20) == {}
+    other = confluent_kafka.admin.AdminClient({"bootstrap.servers": tls.tls_bootstrap, **librdkafka_ssl(certificates, cert="client2")})
+    # (A refused DescribeUserScramCredentials is answered as Kafka answers it, with the error at the top,
+    # which confluent-kafka 2.16.1 aborts on; a refused alteration carries it per user.)
+    upsert = confluent_kafka.admin.UserScramCredentialUpsertion(
+        "someone", confluent_kafka.admin.ScramCredentialInfo(confluent_kafka.admin.ScramMechanism.SCRAM_SHA_256, 4096), b"pw")
+    with pytest.raises(confluent_kafka.KafkaException) as refused:
+        other.alter_user_scram_credentials([upsert])["someone"].result(timeout=20)
+    assert refused.value.args[0].code() == confluent_kafka.KafkaError.CLUSTER_AUTHORIZATION_FAILED
+
+    device = Client(tls.mqtt_tls_port, tls={"ca_certs": certificates.path("ca.pem"), "certfile": certificates.path("client.pem"),
+                                            "keyfile": certificates.path("client.key")})
+    device.connect()
+    device.subscribe("devices/device-1/#")
+    with pytest.raises(AssertionError, match="refused"):
+        device.subscribe("devices/device-2/#")
+    device.close()
 
 
 # --- The Java client ---------------------------------------------------------------------------------------

@@ -93,6 +93,13 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let certificate = event as? KafkaPeerCertificate {
+            if !endpoint.securityProtocol.usesSASL {
+                session.principal = "User:\(certificate.subject)"
+                logger[metadataKey: "principal"] = "\(session.principal)"
+            }
+            return
+        }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             // The half-frame-then-silence case lands here too.
             logger.info("closing idle connection", metadata: ["idleMilliseconds": "\(broker.configuration.connectionsMaxIdleMilliseconds)"])

@@ -71,6 +71,14 @@ final class KafkaSession: @unchecked Sendable {
     }
 }
 
+/// The subject of a verified client certificate, sent up the pipeline by the TLS layer once the handshake
+/// completes: on an SSL listener it names the principal (`User:CN=device-1,O=Acme`, Kafka's default
+/// principal builder); on SASL_SSL the SASL identity wins.
+public struct KafkaPeerCertificate: Sendable {
+    public var subject: String
+    public init(subject: String) { self.subject = subject }
+}
+
 /// One SASL step: a token in, the answer out.
 enum SaslStep {
     case challenge([UInt8])

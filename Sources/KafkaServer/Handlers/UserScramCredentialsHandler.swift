@@ -26,8 +26,13 @@ enum UserScramCredentialsHandler {
     static func describe(_ request: DescribeUserScramCredentialsRequest, context: RequestContext) -> StartedRequest {
         guard mayManageUsers(context) else {
             context.logger.warning("refused DescribeUserScramCredentials: not a super user", metadata: ["principal": "\(context.session.principal)"])
+            // As Kafka's error response: the error at the top and for each user asked about.
+            let message = "Cluster authorization failed."
             return context.serial(DescribeUserScramCredentialsResponse(
-                errorCode: KafkaErrorCode.clusterAuthorizationFailed.rawValue, errorMessage: "Cluster authorization failed.", results: []))
+                errorCode: KafkaErrorCode.clusterAuthorizationFailed.rawValue, errorMessage: message,
+                results: (request.users ?? []).map {
+                    .init(user: $0.name, errorCode: KafkaErrorCode.clusterAuthorizationFailed.rawValue, errorMessage: message, credentialInfos: [])
+                }))
         }
         guard let users = context.broker.users else {
             return context.serial(DescribeUserScramCredentialsResponse(

@@ -24,6 +24,8 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     private var keepAliveTimeout: TimeAmount? = nil
     private var keepAliveCheck: Scheduled<Void>? = nil
     private var authenticating = false
+    /// The client certificate the TLS layer verified, if any.
+    private var peerCertificate: MQTTPeerCertificate? = nil
 
     init(core: MQTTBrokerCore) {
         self.core = core
@@ -93,7 +95,7 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         let credentials = MQTTCredentials(
             clientId: connect.clientId, username: connect.username, password: connect.password.map { Array($0.readableBytesView) },
             remoteAddress: context.channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown",
-            protocolVersion: connect.protocolVersion)
+            protocolVersion: connect.protocolVersion, certificate: peerCertificate)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let connectionId = self.connectionId
         core.authentication.authenticate(credentials, on: context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
@@ -114,6 +116,10 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let certificate = event as? MQTTPeerCertificate {
+            peerCertificate = certificate
+            return
+        }
         if let keepAlive = event as? MQTTKeepAlive {
             switch keepAlive {
             case .start(let timeout):

@@ -11,8 +11,14 @@ public struct MQTTCredentials: Sendable {
     /// `ip:port` of the peer.
     public var remoteAddress: String
     public var protocolVersion: MQTTProtocolVersion
+    /// The client certificate the TLS handshake verified, if any.
+    public var certificate: MQTTPeerCertificate?
 
-    public init(clientId: String, username: String?, password: [UInt8]?, remoteAddress: String, protocolVersion: MQTTProtocolVersion) {
+    public init(
+        clientId: String, username: String?, password: [UInt8]?, remoteAddress: String, protocolVersion: MQTTProtocolVersion,
+        certificate: MQTTPeerCertificate? = nil
+    ) {
+        self.certificate = certificate
         self.clientId = clientId
         self.username = username
         self.password = password
@@ -27,10 +33,28 @@ public struct MQTTCredentials: Sendable {
     }
 }
 
+/// A verified client certificate, as the TLS layer reports it to the connection once the handshake
+/// completes.
+public struct MQTTPeerCertificate: Sendable, Equatable {
+    public var subject: String
+    public var commonName: String?
+    public var dnsNames: [String]
+
+    public init(subject: String, commonName: String?, dnsNames: [String]) {
+        self.subject = subject
+        self.commonName = commonName
+        self.dnsNames = dnsNames
+    }
+}
+
 /// One authenticator's answer. As in EMQX's chain, the first decisive answer wins; `ignore` passes the
 /// client to the next authenticator.
 public enum MQTTAuthenticationDecision: Sendable, Equatable {
     case allow
+    /// Allowed, as this user name (and client id, when given): the identity a certificate or token names
+    /// replaces what the CONNECT said. With `until` (milliseconds since the epoch, a token's expiry) the
+    /// connection is closed then (0xA0 Maximum connect time).
+    case allowAs(username: String, clientId: String?, until: Int64? = nil)
     /// Refused, with the MQTT 5 reason code (0x86 Bad user name or password, 0x87 Not authorized, ...).
     case deny(MQTTReasonCode)
     case ignore
@@ -85,7 +109,7 @@ public final class MQTTAuthenticatorChain: Sendable {
         return ask(0, credentials, on: eventLoop).map { decision in
             let final: MQTTAuthenticationDecision
             switch decision {
-            case .allow, .deny: final = decision
+            case .allow, .allowAs, .deny: final = decision
             case .ignore:
                 if credentials.username == nil {
                     final = self.allowAnonymous ? .allow : .deny(.notAuthorized)

@@ -28,6 +28,8 @@ public struct MQTTBrokerConfiguration: Sendable {
     /// Whether clients without a user name may connect (`mqtt-allow-anonymous`). Users are checked by the
     /// authenticators given to the core (the user base, ...), see MQTTAuthenticatorChain.
     public var allowAnonymous = true
+    /// Who may publish and subscribe where (`mqtt-acl`); no rules: everyone everywhere.
+    public var authorizer = MQTTTopicAuthorizer()
     /// Device events written to the events topic; delivered/acked are off by default for their cost.
     public var enabledEvents: Set<String> = [
         "client.connected", "client.disconnected", "client.auth_failed", "session.subscribed", "session.unsubscribed", "message.dropped",

@@ -1,3 +1,4 @@
+import Foundation
 import MQTTProtocol
 import NIOCore
 
@@ -5,6 +6,12 @@ extension MQTTBrokerCore {
     // MARK: CONNECT
 
     func connect(_ packet: MQTTConnect, on connection: ConnectionState, authentication: MQTTAuthenticationDecision?) {
+        var packet = packet
+        if case .allowAs(let username, let clientId, _) = authentication {
+            // The identity an authenticator established (a certificate's name) is the one the session uses.
+            packet.username = username
+            if let clientId { packet.clientId = clientId }
+        }
         let version = packet.protocolVersion
         connection.version = version
         let now = clock()
@@ -56,6 +63,15 @@ extension MQTTBrokerCore {
         }
 
         let key = ExactString(clientId)
+        // A client id whose session belongs to a user is that user's: another user (or nobody) cannot take
+        // over its session and queued messages.
+        if let existing = sessions[key], let owner = existing.username, owner != packet.username {
+            logger.warning("mqtt session takeover refused: the client id belongs to another user", metadata: [
+                "client": "\(clientId)", "owner": "\(owner)", "username": "\(packet.username ?? "")", "remote": "\(connection.handle.remoteAddress)",
+            ])
+            refuseConnect(connection, reason: .notAuthorized, reasonString: "client id in use by another user", event: "not_authorized")
+            return
+        }
         // Session takeover: the connection that holds the client id is closed first [MQTT-3.1.4-3].
         if let existing = sessions[key], let oldId = existing.connectionId, let old = connections[oldId] {
             logger.info("mqtt session taken over", metadata: ["client": "\(clientId)", "old": "\(old.handle.remoteAddress)", "new": "\(connection.handle.remoteAddress)"])
@@ -88,6 +104,13 @@ extension MQTTBrokerCore {
         session.connectionId = connection.handle.id
         session.generation &+= 1
         session.will = packet.will
+        if let will = packet.will, !authorizer.mayPublish(will.topic, clientId: clientId, username: packet.username) {
+            logger.info("mqtt will not authorized; it will not be published", metadata: ["client": "\(clientId)", "topic": "\(will.topic)"])
+            emit("message.dropped", clientId: clientId, username: packet.username, [
+                ("topic", .string(will.topic)), ("qos", .integer(Int64(will.qos.rawValue))), ("reason", .string("not_authorized")),
+            ])
+            session.will = nil
+        }
 
         // Server Keep Alive: a client asking for longer than the maximum (or for none) gets the maximum. A
         // 3.x client cannot be told, so it is held to what it asked for.
@@ -120,6 +143,17 @@ extension MQTTBrokerCore {
         }
         send(.connAck(MQTTConnAck(sessionPresent: sessionPresent, reasonCode: .success, properties: properties)), on: connection)
         connection.handle.startKeepAlive(seconds: keepAlive)
+        if case .allowAs(_, _, let until?) = authentication {
+            // A token's expiry ends the connection (EMQX does the same); 5.0 clients are told why.
+            let connectionId = connection.handle.id
+            let expiringClient = clientId
+            let delay = max(0, until - Int64(Date().timeIntervalSince1970 * 1000))
+            eventLoop.scheduleTask(in: .milliseconds(delay)) {
+                guard let live = self.connections[connectionId], !live.closed else { return }
+                self.logger.info("mqtt connection closed: its token expired", metadata: ["client": "\(expiringClient)"])
+                self.disconnect(live, reason: .maximumConnectTime, reasonString: "the token expired", event: "token_expired")
+            }
+        }
         logger.debug("mqtt client connected", metadata: ["client": "\(clientId)", "version": "\(version)", "remote": "\(connection.handle.remoteAddress)"])
         emit("client.connected", clientId: clientId, username: packet.username, [
             ("protocol_version", .integer(Int64(version.rawValue))),
@@ -142,7 +176,7 @@ extension MQTTBrokerCore {
     /// handed over directly) the anonymous-access rule.
     private func refusal(of packet: MQTTConnect, _ authentication: MQTTAuthenticationDecision?) -> MQTTReasonCode? {
         switch authentication {
-        case .allow: return nil
+        case .allow, .allowAs: return nil
         case .deny(let code): return code
         case .ignore, nil:
             if packet.username == nil { return configuration.allowAnonymous ? nil : .notAuthorized }

@@ -76,6 +76,23 @@ extension MQTTBrokerCore {
             return
         }
 
+        if !authorizer.mayPublish(topic, clientId: clientId, username: connection.username) {
+            logger.info("mqtt publish not authorized", metadata: ["client": "\(clientId)", "topic": "\(topic)"])
+            emit("message.dropped", clientId: clientId, username: connection.username, [
+                ("topic", .string(topic)), ("qos", .integer(Int64(packet.qos.rawValue))), ("reason", .string("not_authorized")),
+            ])
+            if let acknowledgement {
+                // 5.0: PUBACK/PUBREC 0x87. 3.1.1 has no refusal short of closing the connection: the message is
+                // dropped and acknowledged, as mosquitto does, so the client does not send it again forever.
+                acknowledgement.reasonCode = version == .v5 ? .notAuthorized : .success
+                if version == .v5 { acknowledgement.reasonString = "not authorized to publish to \(topic)" }
+                if acknowledgement.kind == .pubRec && version != .v5 { session.awaitingRelease.insert(acknowledgement.packetId) }
+                connection.acknowledgments.append(acknowledgement)
+                flushAcknowledgements(on: connection)
+            }
+            return
+        }
+
         let message = MQTTMessage(
             topic: topic, payload: packet.payload, qos: packet.qos, retain: packet.retain,
             properties: version == .v5 ? MQTTMessage.messageProperties(of: packet.properties) : MQTTProperties(),

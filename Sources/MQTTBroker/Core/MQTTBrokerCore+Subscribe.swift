@@ -17,6 +17,12 @@ extension MQTTBrokerCore {
                 reasonCodes.append(.topicFilterInvalid)
                 continue
             }
+            if !authorizer.maySubscribe(filter, clientId: session.clientId, username: session.username) {
+                // 0x87 Not authorized; a 3.x client reads it as 0x80 Failure.
+                logger.info("mqtt subscribe not authorized", metadata: ["client": "\(session.clientId)", "filter": "\(filter)"])
+                reasonCodes.append(.notAuthorized)
+                continue
+            }
             if shared != nil && subscription.options.noLocal {
                 // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
                 disconnect(connection, reason: .protocolError, reasonString: "no local on a shared subscription", event: "protocol_error")

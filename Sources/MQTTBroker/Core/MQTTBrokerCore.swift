@@ -25,6 +25,8 @@ struct BrokerStatistics {
 public final class MQTTBrokerCore: @unchecked Sendable {
     public let eventLoop: any EventLoop
     let configuration: MQTTBrokerConfiguration
+    /// Who may publish and subscribe where. On the core's event loop.
+    var authorizer: MQTTTopicAuthorizer
     /// Who may connect: asked by each connection (on its own event loop) before it hands a CONNECT over.
     public let authentication: MQTTAuthenticatorChain
     let messageLog: any MQTTMessageLog
@@ -84,6 +86,13 @@ public final class MQTTBrokerCore: @unchecked Sendable {
         self.clock = clock
         self.startedAtMilliseconds = clock()
         self.emittedEvents = configuration.enabledEvents
+        self.authorizer = configuration.authorizer
+    }
+
+    /// Replaces the topic rules (a SIGHUP reload); connections keep their subscriptions, later SUBSCRIBEs
+    /// and PUBLISHes are judged by the new rules.
+    public func setAuthorizer(_ authorizer: MQTTTopicAuthorizer) {
+        eventLoop.execute { self.authorizer = authorizer }
     }
 
     /// Which events reach the event sink (the events topic filters again by its own list).
