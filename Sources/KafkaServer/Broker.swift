@@ -91,6 +91,14 @@ public final class Broker: Sendable {
     private let topicChanges = NIOLock()
     private let producerStates = NIOLockedValueBox<[TopicPartition: ProducerStateManager]>([:])
     private let userStore = NIOLockedValueBox<UserStore?>(nil)
+    private let tokenVerifier = NIOLockedValueBox<TokenVerifier?>(nil)
+
+    /// The keys OAUTHBEARER tokens are checked against, when configured.
+    public var tokens: TokenVerifier? { tokenVerifier.withLockedValue { $0 } }
+
+    public func attach(tokens: TokenVerifier) {
+        tokenVerifier.withLockedValue { $0 = tokens }
+    }
 
     /// Internal topics no client may see or read (Metadata leaves them out, Fetch refuses them): the user base.
     public static func isHidden(topic: String) -> Bool { topic == UserStore.topic }

@@ -72,7 +72,8 @@ public struct ServerConfiguration: Sendable {
     public var usersFile: String? = nil
     /// Users given as `mqtt-users` (environment or config file only): imported into the user base, hashed.
     public var plaintextUsers: [(user: String, password: String)] = []
-    public var saslMechanisms = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+    /// OAUTHBEARER is left out when no JWT keys are configured.
+    public var saslMechanisms = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
     public var maxReauthMilliseconds: Int64 = 0
     public var superUsers: Set<String> = []
     /// What of a verified MQTT client certificate becomes the user name and client id (off, cn, dn, san).
@@ -125,7 +126,7 @@ public struct ServerConfiguration: Sendable {
         ("kafka-listen", "Kafka listener without TLS, [PLAINTEXT|SASL_PLAINTEXT://]HOST:PORT, or off (default 0.0.0.0:9092, PLAINTEXT)."),
         ("kafka-tls-listen", "Kafka listener with TLS, [SSL|SASL_SSL://]HOST:PORT, or off (default off; SSL)."),
         ("users-file", "File of users to add to the user base at start: hashed SCRAM lines, or NAME PLAIN PASSWORD to import (default none)."),
-        ("sasl-enabled-mechanisms", "SASL mechanisms of SASL listeners, comma-separated (default PLAIN,SCRAM-SHA-256,SCRAM-SHA-512)."),
+        ("sasl-enabled-mechanisms", "SASL mechanisms of SASL listeners, comma-separated (default PLAIN,SCRAM-SHA-256,SCRAM-SHA-512, and OAUTHBEARER with JWT keys)."),
         ("connections-max-reauth-ms", "Lifetime of an authenticated SASL session; clients re-authenticate before it ends (default 0: unlimited)."),
         ("super-users", "Principals allowed everything, e.g. User:admin;User:ops (default none)."),
         ("advertised", "Kafka address advertised to clients, HOST:PORT (default: the listener, localhost for 0.0.0.0)."),
@@ -546,7 +547,7 @@ public struct ServerConfiguration: Sendable {
             case "users-file": usersFile = text.isEmpty ? nil : text
             case "sasl-enabled-mechanisms":
                 let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() }.filter { !$0.isEmpty }
-                let known = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+                let known = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
                 if let unknown = names.first(where: { !known.contains($0) }) {
                     throw ConfigurationError("sasl-enabled-mechanisms: \(unknown) is not one of \(known.joined(separator: ", "))")
                 }

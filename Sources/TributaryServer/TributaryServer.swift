@@ -52,7 +52,9 @@ public enum TributaryServer {
         brokerConfiguration.connectionsMaxIdleMilliseconds = configuration.connectionsMaxIdleMilliseconds
         brokerConfiguration.logDefaults = configuration.logDefaults
         brokerConfiguration.retentionCheckIntervalMilliseconds = configuration.retentionCheckIntervalMilliseconds
-        brokerConfiguration.saslMechanisms = configuration.saslMechanisms
+        // OAUTHBEARER is offered only with keys to check tokens against.
+        let hasTokenKeys = configuration.jwtJWKSFile != nil || configuration.jwtHMACSecretFile != nil
+        brokerConfiguration.saslMechanisms = configuration.saslMechanisms.filter { $0 != "OAUTHBEARER" || hasTokenKeys }
         brokerConfiguration.maxReauthMilliseconds = configuration.maxReauthMilliseconds
         brokerConfiguration.superUsers = configuration.superUsers
         // Dynamic broker configs (AlterConfigs on the broker) persist in the data directory; load them before
@@ -92,6 +94,16 @@ public enum TributaryServer {
 
         do {
             broker.attach(users: try await loadUsers(configuration: configuration, broker: broker, logger: logger))
+            if configuration.jwtJWKSFile != nil || configuration.jwtHMACSecretFile != nil {
+                // JWTs: MQTT passwords and Kafka's OAUTHBEARER.
+                do {
+                    broker.attach(tokens: try await TokenVerifier(
+                        jwksFile: configuration.jwtJWKSFile, hmacSecretFile: configuration.jwtHMACSecretFile, issuer: configuration.jwtIssuer,
+                        audience: configuration.jwtAudience))
+                } catch {
+                    throw ConfigurationError("\(error)")
+                }
+            }
         } catch {
             await shutdown()
             throw error
@@ -257,21 +269,19 @@ struct MQTTService: Service {
     let descriptors: DescriptorBudget
     let logger: Logger
 
+    /// TLS for an MQTT connection: the handshake, then the client certificate's identity for the authenticators.
+    static func tlsSetup(_ tls: TLSContexts, listener: String) -> @Sendable (any Channel) throws -> Void {
+        { channel in
+            try tls.install(on: channel, listener: listener) { identity in
+                MQTTPeerCertificate(subject: identity.subject, commonName: identity.commonName, dnsNames: identity.dnsNames)
+            }
+        }
+    }
+
     static func prepare(
         configuration: ServerConfiguration, broker: Broker, group: any EventLoopGroup, tls: TLSContexts?, descriptors: DescriptorBudget, logger: Logger
     ) async throws -> MQTTService {
-        let tokens: TokenVerifier?
-        if configuration.jwtJWKSFile != nil || configuration.jwtHMACSecretFile != nil {
-            do {
-                tokens = try await TokenVerifier(
-                    jwksFile: configuration.jwtJWKSFile, hmacSecretFile: configuration.jwtHMACSecretFile, issuer: configuration.jwtIssuer,
-                    audience: configuration.jwtAudience)
-            } catch {
-                throw ConfigurationError("\(error)")
-            }
-        } else {
-            tokens = nil
-        }
+        let tokens = broker.tokens
         let routes: RouteTable
         do {
             routes = try RouteTable(configuration.routes)
@@ -338,11 +348,7 @@ struct MQTTService: Service {
                 let name = "mqtt \(address)"
                 channels.append(try await MQTTListener.bindTCP(
                     host: address.host, port: address.port, group: group, core: core,
-                    serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: {
-                        try tls.install(on: $0, listener: name) { identity in
-                            MQTTPeerCertificate(subject: identity.subject, commonName: identity.commonName, dnsNames: identity.dnsNames)
-                        }
-                    }))
+                    serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: Self.tlsSetup(tls, listener: name)))
                 logger.info("mqtt over tls listening", metadata: ["address": "\(address)"])
             }
             if let address = configuration.mqttSecureWebSocketListen {
@@ -351,11 +357,7 @@ struct MQTTService: Service {
                 let name = "mqtt-wss \(address)"
                 channels.append(try await MQTTListener.bindWebSocket(
                     host: address.host, port: address.port, group: group, core: core,
-                    serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: {
-                        try tls.install(on: $0, listener: name) { identity in
-                            MQTTPeerCertificate(subject: identity.subject, commonName: identity.commonName, dnsNames: identity.dnsNames)
-                        }
-                    }))
+                    serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: Self.tlsSetup(tls, listener: name)))
                 logger.info("mqtt over secure websocket listening", metadata: ["address": "\(address)", "path": "/mqtt"])
             }
         } catch {

@@ -21,7 +21,7 @@ from conftest import free_ports
 from kafka_wire import Connection, array, bytes_, int32, string
 from mqtt_helpers import Client, consume, unique, wait_until
 from test_java_client import java, java_programs  # noqa: F401 (fixtures)
-from test_tls import TLSServer, certificates  # noqa: F401 (fixture)
+from test_tls import TLSServer, certificates, run_java_smoke  # noqa: F401 (fixture)
 
 SASL_HANDSHAKE, SASL_AUTHENTICATE, METADATA, API_VERSIONS = 17, 36, 3, 18
 ADMIN_PASSWORD = "admin-secret"
@@ -291,19 +291,13 @@ def test_sasl_ssl_with_kcat_confluent_and_the_java_client(server_factory, certif
     assert kcat.returncode == 0, kcat.stderr
     assert kcat.stdout.split() == ["s%d" % i for i in range(10)]
 
-    properties = workdir / "client-sasl-ssl.properties"
-    properties.write_text("\n".join([
+    run_java_smoke(java, workdir, tls.tls_bootstrap, "java-sasl", [
         "security.protocol=SASL_SSL",
         "sasl.mechanism=SCRAM-SHA-512",
         f'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="{ALICE_PASSWORD}";',
         "ssl.truststore.type=PEM",
         f"ssl.truststore.location={certificates.path('ca.pem')}",
-    ]) + "\n")
-    code, lines, elapsed, _ = java.run("Smoke", tls.tls_bootstrap, "java-sasl", "java-sasl-group", 20, str(properties),
-                                       timeout=200, log_name="smoke-sasl-ssl")
-    failed = [line for line in lines if "error" in line]
-    assert not failed, f"Smoke over SASL_SSL failed in {failed[0]['step']}: {failed[0]['error']['class']}: {failed[0]['error']['message']}"
-    assert code == 0 and lines[-1] == {"step": "finished"}
+    ])
 
 
 # --- One user base for MQTT too ---------------------------------------------------------------------------
@@ -378,3 +372,45 @@ def test_users_hash_lines_seed_the_user_base(server_factory, workdir, tributary_
     client.paho.username_pw_set("erin", "erin-pw")
     client.connect()
     client.disconnect()
+
+
+# --- OAUTHBEARER ------------------------------------------------------------------------------------------
+
+@pytest.mark.timeout(120)
+def test_oauthbearer_with_librdkafka(server_factory, workdir):
+    """OAUTHBEARER: librdkafka's oauth_cb hands over JWTs (HS256, made by the test); the principal is the
+    token's sub; a token the keys do not verify is refused; the session ends with the token (KIP-368), so
+    librdkafka fetches a new one and authenticates again on the same connection."""
+    import secrets
+
+    from test_mqtt_jwt import token
+
+    secret = secrets.token_hex(32).encode()
+    secret_file = workdir / "jwt-secret"
+    secret_file.write_bytes(secret)
+    server = sasl_server(server_factory, workdir, "--jwt-hmac-secret-file", str(secret_file))
+    issued = []
+
+    def fresh_token(_config):
+        expiry = time.time() + 4
+        issued.append(expiry)
+        return token(secret, sub="svc-ingest", exp=int(expiry)), expiry
+
+    security = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "OAUTHBEARER", "oauth_cb": fresh_token}
+    producer = confluent_kafka.Producer({"bootstrap.servers": server.bootstrap, "acks": "all", **security})
+    delivered = []
+    for index in range(10):
+        producer.produce("oauth", value=b"o%d" % index, on_delivery=lambda err, msg: delivered.append(err))
+        producer.flush(10)
+        time.sleep(0.7)
+    assert producer.flush(30) == 0
+    assert delivered == [None] * 10
+    assert "principal=User:svc-ingest" in server.log()
+    # The token's expiry bounds the session: librdkafka got new tokens and authenticated again.
+    assert len(issued) >= 2, issued
+    assert server.log().count("mechanism=OAUTHBEARER principal=User:svc-ingest") >= 2
+
+    forged = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "OAUTHBEARER",
+              "oauth_cb": lambda _c: (token(b"not-the-servers-secret-0123456789abcdef", sub="svc-ingest", exp=int(time.time()) + 60), time.time() + 60)}
+    error = authentication_error(server.bootstrap, forged)
+    assert error is not None and error.code() == confluent_kafka.KafkaError._AUTHENTICATION, error

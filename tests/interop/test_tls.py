@@ -397,17 +397,23 @@ def test_certificates_name_kafka_principals_and_mqtt_users(server_factory, certi
 
 def test_java_client_end_to_end_over_mutual_tls(server_factory, certificates, workdir, java):
     tls = TLSServer(server_factory, certificates, workdir, client_auth="require")
-    properties = workdir / "client-ssl.properties"
-    properties.write_text("\n".join([
+    elapsed = run_java_smoke(java, workdir, tls.tls_bootstrap, "java-tls", [
         "security.protocol=SSL",
         "ssl.truststore.type=PEM",
         f"ssl.truststore.location={certificates.path('ca.pem')}",
         "ssl.keystore.type=PEM",
         f"ssl.keystore.location={certificates.path('client-bundle.pem')}",
-    ]) + "\n")
-    code, lines, elapsed, _ = java.run("Smoke", tls.tls_bootstrap, "java-tls", "java-tls-group", 20, str(properties),
-                                       timeout=200, log_name="smoke-tls")
-    failed = [line for line in lines if "error" in line]
-    assert not failed, f"Smoke over TLS failed in {failed[0]['step']}: {failed[0]['error']['class']}: {failed[0]['error']['message']}"
-    assert code == 0 and lines[-1] == {"step": "finished"}
+    ])
     print(f"Smoke over mutual TLS ran in {elapsed:.1f}s")
+
+
+def run_java_smoke(java, workdir, bootstrap, name, client_properties):
+    """Runs the Java client's Smoke program (admin, producer, consumer group) with these client properties;
+    fails on any step that failed. Returns how long it ran."""
+    properties = workdir / f"{name}.properties"
+    properties.write_text("\n".join(client_properties) + "\n")
+    code, lines, elapsed, _ = java.run("Smoke", bootstrap, name, f"{name}-group", 20, str(properties), timeout=200, log_name=f"smoke-{name}")
+    failed = [line for line in lines if "error" in line]
+    assert not failed, f"Smoke ({name}) failed in {failed[0]['step']}: {failed[0]['error']['class']}: {failed[0]['error']['message']}"
+    assert code == 0 and lines[-1] == {"step": "finished"}
+    return elapsed

@@ -1,4 +1,5 @@
 import AccessControl
+import Foundation
 import KafkaProtocol
 import NIOCore
 
@@ -18,6 +19,9 @@ final class KafkaSession: @unchecked Sendable {
         /// SaslHandshake accepted this mechanism; v0 means the tokens follow as raw size-prefixed frames.
         case handshaken(mechanism: String, rawTokens: Bool)
         case scram(ScramServerExchange, rawTokens: Bool)
+        /// OAUTHBEARER refused the token with an error challenge (RFC 7628 3.2.2); the client's next
+        /// message (a single 0x01) ends the exchange with this failure.
+        case bearerRefused(message: String, rawTokens: Bool)
         /// A token is being checked (PLAIN's PBKDF2 runs on the I/O pool); requests wait behind it.
         case checking
         case authenticated
@@ -49,7 +53,7 @@ final class KafkaSession: @unchecked Sendable {
     /// Whether the next frame is a raw SASL token (after a v0 SaslHandshake) rather than a request.
     var expectsRawToken: Bool {
         switch phase {
-        case .handshaken(_, let raw), .scram(_, let raw): return raw
+        case .handshaken(_, let raw), .scram(_, let raw), .bearerRefused(_, let raw): return raw
         default: return false
         }
     }
@@ -82,7 +86,8 @@ public struct KafkaPeerCertificate: Sendable {
 /// One SASL step: a token in, the answer out.
 enum SaslStep {
     case challenge([UInt8])
-    case authenticated(principal: String, final: [UInt8])
+    /// `expiresAtMilliseconds`: when the credential itself ends (an OAUTHBEARER token's `exp`).
+    case authenticated(principal: String, final: [UInt8], expiresAtMilliseconds: Int64? = nil)
     case failed(String)
 }
 
@@ -109,6 +114,9 @@ enum SaslExchange {
                             : .failed("Authentication failed: Invalid username or password")
                     }
             }
+            if mechanism == "OAUTHBEARER" {
+                return bearer(token: token, session: session, broker: broker, eventLoop: eventLoop, raw: raw)
+            }
             guard let scram = ScramMechanism(rawValue: mechanism) else {
                 return eventLoop.makeSucceededFuture(.failed("unsupported SASL mechanism \(mechanism)"))
             }
@@ -116,10 +124,44 @@ enum SaslExchange {
             return eventLoop.makeSucceededFuture(scramStep(&exchange, token: token, users: users, session: session, raw: raw))
         case .scram(var exchange, let raw):
             return eventLoop.makeSucceededFuture(scramStep(&exchange, token: token, users: users, session: session, raw: raw))
+        case .bearerRefused(let message, _):
+            return eventLoop.makeSucceededFuture(.failed(message))
         case .unauthenticated, .authenticated:
             return eventLoop.makeSucceededFuture(.failed("SaslAuthenticate without a SaslHandshake"))
         case .checking:
             return eventLoop.makeSucceededFuture(.failed("SaslAuthenticate while the previous token is being checked"))
+        }
+    }
+
+    /// OAUTHBEARER (RFC 7628, as Kafka uses it): `gs2-header 0x01 auth=Bearer TOKEN 0x01 [key=value 0x01]* 0x01`.
+    /// The token is a JWT checked by the TokenVerifier; the principal is its `sub` (or `username`) claim. A
+    /// refused token gets the RFC's error challenge, and the exchange fails at the client's next message.
+    private static func bearer(token message: [UInt8], session: KafkaSession, broker: Broker, eventLoop: any EventLoop, raw: Bool) -> EventLoopFuture<SaslStep> {
+        guard let verifier = broker.tokens else {
+            return eventLoop.makeSucceededFuture(.failed("OAUTHBEARER has no keys to check tokens with (jwt-jwks-file, jwt-hmac-secret-file)"))
+        }
+        guard let text = String(validating: message, as: UTF8.self), let first = text.firstIndex(of: "\u{1}") else {
+            return eventLoop.makeSucceededFuture(.failed("invalid OAUTHBEARER message"))
+        }
+        let fields = text[text.index(after: first)...].split(separator: "\u{1}")
+        guard let auth = fields.first(where: { $0.hasPrefix("auth=") }), auth.lowercased().hasPrefix("auth=bearer ") else {
+            return eventLoop.makeSucceededFuture(.failed("invalid OAUTHBEARER message: no auth=Bearer"))
+        }
+        let bearerToken = String(auth.dropFirst("auth=Bearer ".count)).trimmingCharacters(in: .whitespaces)
+        session.phase = .checking
+        return eventLoop.makeFutureWithTask { () -> SaslStep in
+            do {
+                let verified = try await verifier.verify(bearerToken)
+                guard let name = verified.subject ?? verified.username, !name.isEmpty else {
+                    throw AuthenticationFailure("the token names no subject")
+                }
+                return .authenticated(principal: "User:\(name)", final: [], expiresAtMilliseconds: verified.expiresAtMilliseconds)
+            } catch {
+                return .challenge(Array(#"{"status":"invalid_token"}"#.utf8))
+            }
+        }.map { step in
+            if case .challenge = step { session.phase = .bearerRefused(message: "Authentication failed: invalid OAUTHBEARER token", rawTokens: raw) }
+            return step
         }
     }
 
@@ -148,7 +190,7 @@ enum SaslExchange {
             session.phase = .unauthenticated
             session.closeAfterResponse = true
             return .failure(SaslFailure(message: message))
-        case .authenticated(let principal, _):
+        case .authenticated(let principal, _, let credentialExpiry):
             if let previous = session.reauthenticating, previous.principal != principal || previous.mechanism != mechanism {
                 session.closeAfterResponse = true
                 session.phase = .unauthenticated
@@ -158,7 +200,12 @@ enum SaslExchange {
             session.phase = .authenticated
             session.principal = principal
             session.mechanism = mechanism
-            let lifetime = broker.configuration.maxReauthMilliseconds
+            // KIP-368: the session lasts connections.max.reauth.ms, and never beyond the credential (a token's exp).
+            var lifetime = broker.configuration.maxReauthMilliseconds
+            if let credentialExpiry {
+                let remaining = max(1, credentialExpiry - Int64(Date().timeIntervalSince1970 * 1000))
+                lifetime = lifetime > 0 ? min(lifetime, remaining) : remaining
+            }
             session.expiresAt = lifetime > 0 ? .now() + .milliseconds(lifetime) : nil
             return .success(lifetime)
         }

@@ -21,6 +21,7 @@ enum SaslAuthenticateHandler {
         switch session.phase {
         case .handshaken(let name, false): mechanism = name
         case .scram(let exchange, false): mechanism = exchange.mechanism.rawValue
+        case .bearerRefused(_, false): mechanism = "OAUTHBEARER"
         default:
             // On a SASL listener the exchange is broken and the connection closes, as on Kafka; on another
             // listener (or after authentication) the answer is all, as Kafka's request handler gives it.
@@ -43,7 +44,7 @@ enum SaslAuthenticateHandler {
                 return SaslAuthenticateResponse(
                     errorCode: KafkaErrorCode.saslAuthenticationFailed.rawValue, errorMessage: failure.message, authBytes: ByteBuffer(),
                     sessionLifetimeMs: 0)
-            case (.success(let lifetime), .authenticated(let principal, let final)):
+            case (.success(let lifetime), .authenticated(let principal, let final, _)):
                 context.logger.info("SASL authentication succeeded", metadata: ["mechanism": "\(mechanism)", "principal": "\(principal)"])
                 return SaslAuthenticateResponse(errorCode: 0, errorMessage: nil, authBytes: ByteBuffer(bytes: final), sessionLifetimeMs: lifetime)
             case (.success, .challenge(let bytes)):
@@ -62,6 +63,7 @@ enum SaslAuthenticateHandler {
         switch session.phase {
         case .handshaken(let name, true): mechanism = name
         case .scram(let exchange, true): mechanism = exchange.mechanism.rawValue
+        case .bearerRefused(_, true): mechanism = "OAUTHBEARER"
         default:
             // Unreachable: the connection only routes raw tokens here in these phases.
             session.closeAfterResponse = true
@@ -72,7 +74,7 @@ enum SaslAuthenticateHandler {
             switch (SaslExchange.conclude(step, session: session, broker: broker, mechanism: mechanism), step) {
             case (.failure(let failure), _):
                 logger.warning("SASL authentication failed", metadata: ["mechanism": "\(mechanism)", "reason": "\(failure.message)"])
-            case (.success, .authenticated(let principal, let final)):
+            case (.success, .authenticated(let principal, let final, _)):
                 logger.info("SASL authentication succeeded", metadata: ["mechanism": "\(mechanism)", "principal": "\(principal)"])
                 bytes.writeInteger(Int32(final.count))
                 bytes.writeBytes(final)
