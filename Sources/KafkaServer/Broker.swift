@@ -43,6 +43,8 @@ public struct BrokerConfiguration: Sendable {
     /// `super.users`: principals (`User:name`) allowed every operation. Until ACLs exist, when this is set,
     /// only they may read or change the user base (AlterUserScramCredentials, DescribeUserScramCredentials).
     public var superUsers: Set<String> = []
+    /// Topics only the server writes (the MQTT events topic): a Produce to them is TOPIC_AUTHORIZATION_FAILED.
+    public var serverWrittenTopics: Set<String> = []
 
     public init() {}
 }

@@ -57,6 +57,7 @@ public enum TributaryServer {
         brokerConfiguration.saslMechanisms = configuration.saslMechanisms.filter { $0 != "OAUTHBEARER" || hasTokenKeys }
         brokerConfiguration.maxReauthMilliseconds = configuration.maxReauthMilliseconds
         brokerConfiguration.superUsers = configuration.superUsers
+        brokerConfiguration.serverWrittenTopics = [configuration.eventsTopic]
         // Dynamic broker configs (AlterConfigs on the broker) persist in the data directory; load them before
         // the logs open so that topics start with the defaults in force.
         brokerConfiguration.dynamicConfigs = try DynamicBrokerConfigs.load(dataDirectory: configuration.dataDirectory, logger: logger)

@@ -54,3 +54,25 @@ def test_user_properties_cannot_rewrite_server_headers(server_factory):
     victim.publish("devices/victim/ping", b"p", qos=1)
     assert victim.payloads() == [b"p"] or victim.wait_messages(1)[0].payload == b"p"
     assert all(m.payload != b"retained" for m in victim.messages)
+
+
+@pytest.mark.timeout(60)
+def test_only_the_server_writes_device_events(server_factory):
+    """A Kafka client cannot forge device events: a Produce to the events topic is
+    TOPIC_AUTHORIZATION_FAILED, and the server's own events keep arriving."""
+    import confluent_kafka
+
+    server = server_factory().start()
+    device = Client(server.mqtt_port, client_id=unique("dev"))
+    device.connect()
+    device.disconnect()
+    errors = []
+    producer = confluent_kafka.Producer({"bootstrap.servers": server.bootstrap, "acks": "all", "retries": 0})
+    producer.produce("mqtt.events", key=b"victim", value=b'{"event":"client.disconnected","clientid":"victim"}',
+                     on_delivery=lambda err, msg: errors.append(err))
+    producer.flush(30)
+    assert len(errors) == 1 and errors[0] is not None
+    assert errors[0].code() == confluent_kafka.KafkaError.TOPIC_AUTHORIZATION_FAILED, errors[0]
+    events = [r.value() for r in consume(server.bootstrap, "mqtt.events", 2)]
+    assert all(b"victim" not in value for value in events)
+    assert any(device.client_id.encode() in value for value in events)

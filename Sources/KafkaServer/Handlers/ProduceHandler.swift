@@ -7,7 +7,8 @@
 // and the batch-level max timestamp is recomputed from the records (clients such as sarama send -1);
 // a topic whose compression.type names a codec gets the batch recompressed. Uncompressed small batches are
 // checked on the event loop; compressed or large ones on the I/O pool, so no event loop inflates a batch.
-// Internal topics (`__consumer_offsets`, the MQTT state) refuse client writes with INVALID_TOPIC_EXCEPTION.
+// Internal topics (`__consumer_offsets`, the MQTT state) refuse client writes with INVALID_TOPIC_EXCEPTION;
+// topics only the server writes (the MQTT events topic) with TOPIC_AUTHORIZATION_FAILED.
 // acks=-1 waits for the group-commit flush, acks=1 for the write, acks=0 gets no response. Unknown
 // topics are auto-created when auto.create.topics.enable is on. Appends are queued in request order before
 // the next request on the connection starts, so pipelined produces keep their order; when a partition's
@@ -105,6 +106,14 @@ enum ProduceHandler {
                 }
                 if topic.isInternal {
                     outcomes.append(failed(.invalidTopicException, "Cannot append to internal topic \(topic.name)"))
+                    continue
+                }
+                if broker.configuration.serverWrittenTopics.contains(topic.name) {
+                    // What the server writes about clients (device events) no client may write.
+                    context.logger.warning("refused a produce to a topic only the server writes", metadata: [
+                        "topic": "\(topic.name)", "principal": "\(context.session.principal)",
+                    ])
+                    outcomes.append(failed(.topicAuthorizationFailed, "Only the server writes to \(topic.name)"))
                     continue
                 }
                 guard let log = broker.log(topic: topic.name, partition: partitionData.index) else {
