@@ -23,7 +23,8 @@ public enum ScramMechanism: String, Sendable, CaseIterable, Codable, Hashable {
     public static let minimumIterations = 4096
     public static let maximumIterations = 16384
 
-    var hashByteCount: Int { self == .sha256 ? 32 : 64 }
+    /// Bytes of one hash (and of a salted password, stored key or server key).
+    public var hashByteCount: Int { self == .sha256 ? 32 : 64 }
 
     func hmac(key: some ContiguousBytes, _ message: some DataProtocol) -> [UInt8] {
         let key = SymmetricKey(data: key)

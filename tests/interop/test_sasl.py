@@ -52,6 +52,19 @@ def produce(bootstrap, security, topic, values):
     assert producer.flush(30) == 0
 
 
+def produce_slowly(bootstrap, security, topic, count, pause):
+    """One producer (one connection) sending `count` records `pause` seconds apart, each flushed; returns the
+    delivery errors (None for each record delivered)."""
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "acks": "all", **security})
+    delivered = []
+    for index in range(count):
+        producer.produce(topic, value=b"%d" % index, on_delivery=lambda err, msg: delivered.append(err))
+        producer.flush(10)
+        time.sleep(pause)
+    assert producer.flush(30) == 0
+    return delivered
+
+
 def authentication_error(bootstrap, security, timeout=20.0):
     """The first error librdkafka reports for these settings (None if it connects)."""
     errors = []
@@ -208,14 +221,7 @@ def test_sessions_expire_and_clients_reauthenticate(server_factory, workdir):
 
     # librdkafka keeps producing across several session lifetimes on one connection.
     security = sasl("SCRAM-SHA-256", "alice", ALICE_PASSWORD)
-    producer = confluent_kafka.Producer({"bootstrap.servers": server.bootstrap, "acks": "all", **security})
-    delivered = []
-    for index in range(14):
-        producer.produce("reauth", value=b"r%d" % index, on_delivery=lambda err, msg: delivered.append(err))
-        producer.flush(10)
-        time.sleep(0.5)
-    assert producer.flush(30) == 0
-    assert delivered == [None] * 14
+    assert produce_slowly(server.bootstrap, security, "reauth", 14, pause=0.5) == [None] * 14
     assert server.log().count("SASL authentication succeeded") >= 4
 
 
@@ -397,14 +403,7 @@ def test_oauthbearer_with_librdkafka(server_factory, workdir):
         return token(secret, sub="svc-ingest", exp=int(expiry)), expiry
 
     security = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "OAUTHBEARER", "oauth_cb": fresh_token}
-    producer = confluent_kafka.Producer({"bootstrap.servers": server.bootstrap, "acks": "all", **security})
-    delivered = []
-    for index in range(10):
-        producer.produce("oauth", value=b"o%d" % index, on_delivery=lambda err, msg: delivered.append(err))
-        producer.flush(10)
-        time.sleep(0.7)
-    assert producer.flush(30) == 0
-    assert delivered == [None] * 10
+    assert produce_slowly(server.bootstrap, security, "oauth", 10, pause=0.7) == [None] * 10
     assert "principal=User:svc-ingest" in server.log()
     # The token's expiry bounds the session: librdkafka got new tokens and authenticated again.
     assert len(issued) >= 2, issued

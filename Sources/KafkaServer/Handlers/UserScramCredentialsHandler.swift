@@ -115,7 +115,7 @@ enum UserScramCredentialsHandler {
                 fail(item.name, .unacceptableCredential, "Too few iterations")
             } else if iterations > ScramMechanism.maximumIterations {
                 fail(item.name, .unacceptableCredential, "Too many iterations")
-            } else if upsertion.salt.readableBytes == 0 || upsertion.saltedPassword.readableBytes != (mechanism == .sha256 ? 32 : 64) {
+            } else if upsertion.salt.readableBytes == 0 || upsertion.saltedPassword.readableBytes != mechanism.hashByteCount {
                 fail(item.name, .unacceptableCredential, "The salt must not be empty and the salted password must be one \(mechanism.rawValue) hash long")
             } else {
                 let credential = ScramCredential(
