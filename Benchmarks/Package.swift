@@ -22,6 +22,7 @@ let package = Package(
             dependencies: [
                 .product(name: "BenchHarness", package: "tributary"),
                 .product(name: "KafkaProtocol", package: "tributary"),
+                .product(name: "KafkaClient", package: "tributary"),
                 .product(name: "MQTTProtocol", package: "tributary"),
                 .product(name: "Compression", package: "tributary"),
                 .product(name: "NIOCore", package: "swift-nio"),

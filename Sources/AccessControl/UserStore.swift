@@ -163,7 +163,7 @@ public final class UserStore: Sendable {
         // the log holds the records in the order the changes were made.
         let records: [(name: String, record: UserRecord?)]
         do {
-            let promises: [Promise]
+            let promises: [DurableAppend]
             (records, promises) = try state.withLockedValue { state in
                 var touched: [String] = []
                 for change in changes {
@@ -177,12 +177,10 @@ public final class UserStore: Sendable {
                 }
                 let records = touched.map { (name: $0, record: state.latest[$0]) }
                 guard let log else { return (records, []) }
-                let batches = try records.map { try Self.batch(name: $0.name, record: $0.record ?? UserRecord(name: $0.name)) }
-                return (records, batches.map { batch in
-                    let promise = Promise()
-                    log.append(batch, durability: .durable) { promise.complete($0.map { _ in }) }
-                    return promise
-                })
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .sortedKeys
+                let keyed = try records.map { (key: $0.name, value: Optional(try encoder.encode($0.record ?? UserRecord(name: $0.name)))) }
+                return (records, try DurableAppend.queue(keyed, to: log))
             }
             for promise in promises { try await promise.value() }
         } catch {
@@ -200,39 +198,5 @@ public final class UserStore: Sendable {
             }
         }
         logger.info("user base changed", metadata: ["users": "\(records.map(\.name).joined(separator: ","))"])
-    }
-
-    static func batch(name: String, record: UserRecord) throws -> RecordBatch {
-        var builder = RecordBatchBuilder()
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let value = ByteBuffer(bytes: try encoder.encode(record))
-        builder.append(key: ByteBuffer(string: name), value: value, headers: [], timestamp: Int64(Date().timeIntervalSince1970 * 1000))
-        var bytes = try builder.build()
-        return try RecordBatch.read(from: &bytes)
-    }
-}
-
-/// A one-shot result handed from a completion callback to an async waiter.
-private final class Promise: Sendable {
-    private let state = NIOLockedValueBox<(result: Result<Void, LogError>?, waiter: CheckedContinuation<Void, any Error>?)>((nil, nil))
-
-    func complete(_ result: Result<Void, LogError>) {
-        let waiter: CheckedContinuation<Void, any Error>? = state.withLockedValue { state in
-            state.result = result
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(with: result.mapError { $0 as any Error })
-    }
-
-    func value() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let result: Result<Void, LogError>? = state.withLockedValue { state in
-                if state.result == nil { state.waiter = continuation }
-                return state.result
-            }
-            if let result { continuation.resume(with: result.mapError { $0 as any Error }) }
-        }
     }
 }

@@ -40,8 +40,9 @@ public struct BrokerConfiguration: Sendable {
     /// `connections.max.reauth.ms` (KIP-368): an authenticated SASL session lasts this long; the client must
     /// authenticate again before it ends or its connection is closed. 0: sessions do not expire.
     public var maxReauthMilliseconds: Int64 = 0
-    /// `super.users`: principals (`User:name`) allowed every operation. Until ACLs exist, when this is set,
-    /// only they may read or change the user base (AlterUserScramCredentials, DescribeUserScramCredentials).
+    /// `super.users`: principals (`User:name`) allowed every operation. Without the ACL authorizer, when this
+    /// is set, only they may read or change the user base (AlterUserScramCredentials,
+    /// DescribeUserScramCredentials); with it, they pass every check.
     public var superUsers: Set<String> = []
     /// Topics only the server writes (the MQTT events topic): a Produce to them is TOPIC_AUTHORIZATION_FAILED.
     public var serverWrittenTopics: Set<String> = []
@@ -94,6 +95,7 @@ public final class Broker: Sendable {
     private let producerStates = NIOLockedValueBox<[TopicPartition: ProducerStateManager]>([:])
     private let userStore = NIOLockedValueBox<UserStore?>(nil)
     private let tokenVerifier = NIOLockedValueBox<TokenVerifier?>(nil)
+    private let aclStore = NIOLockedValueBox<AclStore?>(nil)
 
     /// The keys OAUTHBEARER tokens are checked against, when configured.
     public var tokens: TokenVerifier? { tokenVerifier.withLockedValue { $0 } }
@@ -102,8 +104,17 @@ public final class Broker: Sendable {
         tokenVerifier.withLockedValue { $0 = tokens }
     }
 
-    /// Internal topics no client may see or read (Metadata leaves them out, Fetch refuses them): the user base.
-    public static func isHidden(topic: String) -> Bool { topic == UserStore.topic }
+    /// Internal topics no client may see or read (Metadata leaves them out, Fetch refuses them): the user
+    /// base and the ACLs.
+    public static func isHidden(topic: String) -> Bool { topic == UserStore.topic || topic == AclStore.topic }
+
+    /// The ACL authorizer, when enabled (`kafka-authorizer: acl`); nil lets every principal do everything,
+    /// as a Kafka broker without `authorizer.class.name`.
+    public var acls: AclStore? { aclStore.withLockedValue { $0 } }
+
+    public func attach(acls: AclStore) {
+        aclStore.withLockedValue { $0 = acls }
+    }
 
     /// The user base SASL checks credentials against, once loaded (`attach(users:)`, before listeners start).
     public var users: UserStore? { userStore.withLockedValue { $0 } }

@@ -76,9 +76,26 @@ public struct ServerConfiguration: Sendable {
     public var saslMechanisms = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
     public var maxReauthMilliseconds: Int64 = 0
     public var superUsers: Set<String> = []
+    /// `kafka-authorizer: acl` turns on Kafka's ACL authorizer (ACLs in `__acls`, managed with CreateAcls,
+    /// DescribeAcls and DeleteAcls); off, every Kafka principal may do everything.
+    public var aclAuthorizer = false
+    /// `allow.everyone.if.no.acl.found`: with the authorizer, whether a resource no ACL names is open to all.
+    public var allowEveryoneIfNoAclFound = false
     /// What of a verified MQTT client certificate becomes the user name and client id (off, cn, dn, san).
     public var mqttCertificateAsUsername = "off"
     public var mqttCertificateAsClientId = "off"
+    /// The HTTP authentication service (EMQX's HTTP authenticator), its timeout and how long answers are cached.
+    public var mqttAuthHTTPURL: String? = nil
+    public var mqttAuthHTTPTimeoutMilliseconds: Int64 = 5000
+    public var mqttAuthHTTPCacheTTLMilliseconds: Int64 = 60_000
+    /// Secrets of devices that log in with signed passwords (`PRODUCT DEVICE SECRET` lines), and how far their
+    /// timestamp may be from the server's clock (nil: not checked).
+    public var mqttDeviceSecretsFile: String? = nil
+    public var mqttSignedPasswordMaxSkewMilliseconds: Int64? = nil
+    /// The MQTT authenticator chain, by name in order (jwt, cert, signed, users, http); nil: every configured
+    /// one in that order. Per listener kind, a chain of its own.
+    public var mqttAuthenticators: [String]? = nil
+    public var mqttListenerAuthenticators: [MQTTListenerKind: [String]] = [:]
     /// Keys MQTT passwords that are JWTs are checked against: a JWKS file, an HMAC (HS256) secret file.
     public var jwtJWKSFile: String? = nil
     public var jwtHMACSecretFile: String? = nil
@@ -129,6 +146,8 @@ public struct ServerConfiguration: Sendable {
         ("sasl-enabled-mechanisms", "SASL mechanisms of SASL listeners, comma-separated (default PLAIN,SCRAM-SHA-256,SCRAM-SHA-512, and OAUTHBEARER with JWT keys)."),
         ("connections-max-reauth-ms", "Lifetime of an authenticated SASL session; clients re-authenticate before it ends (default 0: unlimited)."),
         ("super-users", "Principals allowed everything, e.g. User:admin;User:ops (default none)."),
+        ("kafka-authorizer", "none, or acl: Kafka ACLs (CreateAcls/DescribeAcls/DeleteAcls) decide what each principal may do (default none)."),
+        ("allow-everyone-if-no-acl-found", "With kafka-authorizer acl, whether resources no ACL names are open to everyone, true or false (default false)."),
         ("advertised", "Kafka address advertised to clients, HOST:PORT (default: the listener, localhost for 0.0.0.0)."),
         ("node-id", "Broker id (default 0)."),
         ("default-partitions", "Partitions of auto-created topics, num.partitions (default 1)."),
@@ -173,6 +192,16 @@ public struct ServerConfiguration: Sendable {
         ("jwt-issuer", "Required iss claim of JWTs (default: not checked)."),
         ("jwt-audience", "Audience JWTs must name in aud (default: not checked)."),
         ("mqtt-cert-as-username", "off, cn, dn or san: a verified MQTT client certificate logs the client in as this name (default off)."),
+        ("mqtt-auth-http-url", "URL of an HTTP service that decides MQTT logins (POST JSON; answers allow, deny or ignore) (default none)."),
+        ("mqtt-auth-http-timeout-ms", "How long the HTTP authentication service may take before it is ignored (default 5000)."),
+        ("mqtt-auth-http-cache-ttl-ms", "How long its answers are reused for the same client, user name and password; 0 for never (default 60000)."),
+        ("mqtt-device-secrets-file", "File of PRODUCT_KEY DEVICE_NAME SECRET lines for devices with signed passwords (default none)."),
+        ("mqtt-signed-password-max-skew-ms", "Refuse signed passwords whose timestamp is further than this from the clock; 0 for no check (default 0)."),
+        ("mqtt-authenticators", "MQTT authenticator chain, comma-separated from jwt, cert, signed, users, http (default: every configured one, in that order)."),
+        ("mqtt-authenticators-tcp", "Authenticator chain of the plain MQTT listener (default: mqtt-authenticators)."),
+        ("mqtt-authenticators-ws", "Authenticator chain of the MQTT WebSocket listener (default: mqtt-authenticators)."),
+        ("mqtt-authenticators-tls", "Authenticator chain of the MQTT TLS listener (default: mqtt-authenticators)."),
+        ("mqtt-authenticators-wss", "Authenticator chain of the MQTT secure WebSocket listener (default: mqtt-authenticators)."),
         ("mqtt-cert-as-clientid", "off, cn, dn or san: and uses it as the client id (default off)."),
         ("mqtt-acl-no-match", "allow or deny: what MQTT topic rules (mqtt-acl in the config file) decide when none matches (default deny once there are rules)."),
         ("mqtt-users", "user:password pairs imported into the user base at start (environment or config file only; default none)."),
@@ -558,6 +587,44 @@ public struct ServerConfiguration: Sendable {
                 superUsers = Set(text.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
                 if let bad = superUsers.first(where: { !$0.hasPrefix("User:") || $0.count == 5 }) {
                     throw ConfigurationError("super-users must be principals like User:admin separated by semicolons, not '\(bad)'")
+                }
+            case "mqtt-auth-http-url":
+                if text.isEmpty || text == "off" {
+                    mqttAuthHTTPURL = nil
+                } else {
+                    guard let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+                        throw ConfigurationError("mqtt-auth-http-url must be an http:// or https:// URL, not '\(text)'")
+                    }
+                    mqttAuthHTTPURL = text
+                }
+            case "mqtt-auth-http-timeout-ms": mqttAuthHTTPTimeoutMilliseconds = try integer(name, text, min: 1)
+            case "mqtt-auth-http-cache-ttl-ms": mqttAuthHTTPCacheTTLMilliseconds = try integer(name, text, min: 0)
+            case "mqtt-device-secrets-file": mqttDeviceSecretsFile = text.isEmpty ? nil : text
+            case "mqtt-signed-password-max-skew-ms":
+                let skew: Int64 = try integer(name, text, min: 0)
+                mqttSignedPasswordMaxSkewMilliseconds = skew == 0 ? nil : skew
+            case "mqtt-authenticators", "mqtt-authenticators-tcp", "mqtt-authenticators-ws", "mqtt-authenticators-tls", "mqtt-authenticators-wss":
+                let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+                let known = ["jwt", "cert", "signed", "users", "http"]
+                if let unknown = names.first(where: { !known.contains($0) }) {
+                    throw ConfigurationError("\(name): \(unknown) is not one of \(known.joined(separator: ", "))")
+                }
+                if name == "mqtt-authenticators" {
+                    mqttAuthenticators = names
+                } else if let kind = MQTTListenerKind(rawValue: String(name.dropFirst("mqtt-authenticators-".count))) {
+                    mqttListenerAuthenticators[kind] = names
+                }
+            case "kafka-authorizer":
+                switch text.lowercased() {
+                case "acl": aclAuthorizer = true
+                case "none", "off", "": aclAuthorizer = false
+                default: throw ConfigurationError("kafka-authorizer must be none or acl, not '\(text)'")
+                }
+            case "allow-everyone-if-no-acl-found":
+                switch text.lowercased() {
+                case "true", "yes", "1": allowEveryoneIfNoAclFound = true
+                case "false", "no", "0": allowEveryoneIfNoAclFound = false
+                default: throw ConfigurationError("allow-everyone-if-no-acl-found must be true or false, not '\(text)'")
                 }
             case "mqtt-tls-listen": mqttTLSListen = try listenAddress(name, text)
             case "mqtt-wss-listen": mqttSecureWebSocketListen = try listenAddress(name, text)

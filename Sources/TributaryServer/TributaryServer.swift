@@ -95,6 +95,9 @@ public enum TributaryServer {
 
         do {
             broker.attach(users: try await loadUsers(configuration: configuration, broker: broker, logger: logger))
+            if configuration.aclAuthorizer {
+                broker.attach(acls: try await loadAcls(configuration: configuration, broker: broker, logger: logger))
+            }
             if configuration.jwtJWKSFile != nil || configuration.jwtHMACSecretFile != nil {
                 // JWTs: MQTT passwords and Kafka's OAUTHBEARER.
                 do {
@@ -159,16 +162,50 @@ public enum TributaryServer {
     }
 }
 
-/// The MQTT authenticator chain, in order: JWT passwords and client certificates (when configured), then
-/// the user base.
-func mqttAuthenticators(configuration: ServerConfiguration, broker: Broker, tokens: TokenVerifier?) -> [any MQTTAuthenticator] {
+/// The MQTT authenticators: every configured one by name, the default chain (`mqtt-authenticators`, or all
+/// configured in the order JWT, certificates, signed passwords, the user base, the HTTP service) and the
+/// chains of listeners that have their own. The HTTP authenticator is returned too: its client is shut
+/// down with the MQTT service.
+struct MQTTAuthenticatorSetup {
     var chain: [any MQTTAuthenticator] = []
-    if let tokens { chain.append(JWTAuthenticator(verifier: tokens)) }
-    if let username = CertificateAuthenticator.Field(rawValue: configuration.mqttCertificateAsUsername), username != .off {
-        chain.append(CertificateAuthenticator(username: username, clientId: CertificateAuthenticator.Field(rawValue: configuration.mqttCertificateAsClientId) ?? .off))
+    var perListener: [MQTTListenerKind: [any MQTTAuthenticator]] = [:]
+    var http: HTTPAuthenticator? = nil
+
+    static let order = ["jwt", "cert", "signed", "users", "http"]
+
+    init(configuration: ServerConfiguration, broker: Broker, group: any EventLoopGroup, logger: Logger) throws {
+        var available: [String: any MQTTAuthenticator] = [:]
+        if let tokens = broker.tokens { available["jwt"] = JWTAuthenticator(verifier: tokens) }
+        if let username = CertificateAuthenticator.Field(rawValue: configuration.mqttCertificateAsUsername), username != .off {
+            available["cert"] = CertificateAuthenticator(
+                username: username, clientId: CertificateAuthenticator.Field(rawValue: configuration.mqttCertificateAsClientId) ?? .off)
+        }
+        if let path = configuration.mqttDeviceSecretsFile {
+            available["signed"] = SignedPasswordAuthenticator(
+                secrets: try SignedPasswordAuthenticator.readSecrets(path), maximumSkewMilliseconds: configuration.mqttSignedPasswordMaxSkewMilliseconds,
+                clock: { Int64(Date().timeIntervalSince1970 * 1000) })
+        }
+        if let users = broker.users { available["users"] = UserBaseAuthenticator(users: users, threadPool: broker.threadPool) }
+        if let url = configuration.mqttAuthHTTPURL {
+            let http = HTTPAuthenticator(
+                url: url, timeout: .milliseconds(configuration.mqttAuthHTTPTimeoutMilliseconds),
+                cacheTTL: .milliseconds(configuration.mqttAuthHTTPCacheTTLMilliseconds), group: group, logger: logger)
+            self.http = http
+            available["http"] = http
+        }
+        func resolve(_ names: [String], _ setting: String) throws -> [any MQTTAuthenticator] {
+            try names.map { name in
+                guard let authenticator = available[name] else {
+                    throw ConfigurationError("\(setting) names \(name), which is not configured")
+                }
+                return authenticator
+            }
+        }
+        chain = try configuration.mqttAuthenticators.map { try resolve($0, "mqtt-authenticators") } ?? Self.order.compactMap { available[$0] }
+        for (kind, names) in configuration.mqttListenerAuthenticators {
+            perListener[kind] = try resolve(names, "mqtt-authenticators-\(kind.rawValue)")
+        }
     }
-    if let users = broker.users { chain.append(UserBaseAuthenticator(users: users, threadPool: broker.threadPool)) }
-    return chain
 }
 
 /// One warning line per way in that asks nobody who they are: the embedded defaults (`make run`) are
@@ -185,6 +222,24 @@ func warnAboutOpenAccess(configuration: ServerConfiguration, logger: Logger) {
     if mqttOn && configuration.mqtt.allowAnonymous {
         logger.warning("UNAUTHENTICATED: MQTT clients without a user name are accepted (mqtt-allow-anonymous: true); see README, Securing Tributary")
     }
+}
+
+/// Opens the Kafka ACLs (`__acls`) for the authorizer.
+func loadAcls(configuration: ServerConfiguration, broker: Broker, logger: Logger) async throws -> AclStore {
+    let provider = BrokerTopicProvider(broker: broker)
+    guard let log = try provider.partitionLogs(of: AclStore.topic, creatingWith: 1, configs: AclStore.topicConfigs).first else {
+        throw ConfigurationError("\(AclStore.topic) has no partition")
+    }
+    let policy = AclPolicy(superUsers: configuration.superUsers, allowEveryoneIfNoAclFound: configuration.allowEveryoneIfNoAclFound)
+    let acls = try await AclStore.load(from: log, policy: policy, logger: logger)
+    logger.info("Kafka ACL authorizer on", metadata: [
+        "acls": "\(acls.bindings.count)", "superUsers": "\(configuration.superUsers.sorted().joined(separator: ";"))",
+        "allowEveryoneIfNoAclFound": "\(configuration.allowEveryoneIfNoAclFound)",
+    ])
+    if acls.bindings.isEmpty && configuration.superUsers.isEmpty && !configuration.allowEveryoneIfNoAclFound {
+        logger.warning("the Kafka ACL authorizer is on with no ACLs and no super-users: no Kafka client may do anything until ACLs exist")
+    }
+    return acls
 }
 
 /// Opens the user base (`__users`) and adds what the users file and `mqtt-users` hold that it lacks.
@@ -264,6 +319,7 @@ struct MQTTService: Service {
     let core: MQTTBrokerCore
     let rules: RuleEngine
     let downlinks: DownlinkService
+    let httpAuthenticator: HTTPAuthenticator?
     let configuration: ServerConfiguration
     let group: any EventLoopGroup
     let tls: TLSContexts?
@@ -282,7 +338,6 @@ struct MQTTService: Service {
     static func prepare(
         configuration: ServerConfiguration, broker: Broker, group: any EventLoopGroup, tls: TLSContexts?, descriptors: DescriptorBudget, logger: Logger
     ) async throws -> MQTTService {
-        let tokens = broker.tokens
         let routes: RouteTable
         do {
             routes = try RouteTable(configuration.routes)
@@ -312,10 +367,11 @@ struct MQTTService: Service {
         }
         // The broker emits the events the topic wants and those rules read; the topic keeps its own list.
         mqttConfiguration.enabledEvents = configuration.mqtt.enabledEvents.union(rules.eventNames)
+        let authenticators = try MQTTAuthenticatorSetup(configuration: configuration, broker: broker, group: group, logger: logger)
         let core = MQTTBrokerCore(
             eventLoop: group.next(), configuration: mqttConfiguration, messageLog: messageLog, stateStore: stateStore,
             events: RuleEventTap(sink: eventTopic, engine: rules), logger: logger, clock: clock,
-            authenticators: mqttAuthenticators(configuration: configuration, broker: broker, tokens: tokens),
+            authenticators: authenticators.chain, listenerAuthenticators: authenticators.perListener,
             hasUsers: { !(broker.users?.isEmpty ?? true) })
         core.observeRoutedMessages { message in rules.routed(message) }
         rules.attach(core)
@@ -323,7 +379,8 @@ struct MQTTService: Service {
         let downlinks = DownlinkService(provider: provider, core: core, logger: logger, clock: clock)
         try await downlinks.loadPositions()
         return MQTTService(
-            core: core, rules: rules, downlinks: downlinks, configuration: configuration, group: group, tls: tls, descriptors: descriptors, logger: logger)
+            core: core, rules: rules, downlinks: downlinks, httpAuthenticator: authenticators.http, configuration: configuration, group: group, tls: tls,
+            descriptors: descriptors, logger: logger)
     }
 
     func run() async throws {
@@ -338,7 +395,7 @@ struct MQTTService: Service {
             }
             if let address = configuration.mqttWebSocketListen {
                 let descriptors = self.descriptors
-                channels.append(try await MQTTListener.bindWebSocket(host: address.host, port: address.port, group: group, core: core) {
+                channels.append(try await MQTTListener.bindWebSocket(host: address.host, port: address.port, group: group, core: core, listener: .webSocket) {
                     try descriptors.installGate(on: $0, for: .mqtt)
                 })
                 logger.info("mqtt over websocket listening", metadata: ["address": "\(address)", "path": "/mqtt"])
@@ -348,7 +405,7 @@ struct MQTTService: Service {
                 let descriptors = self.descriptors
                 let name = "mqtt \(address)"
                 channels.append(try await MQTTListener.bindTCP(
-                    host: address.host, port: address.port, group: group, core: core,
+                    host: address.host, port: address.port, group: group, core: core, listener: .tls,
                     serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: Self.tlsSetup(tls, listener: name)))
                 logger.info("mqtt over tls listening", metadata: ["address": "\(address)"])
             }
@@ -357,13 +414,14 @@ struct MQTTService: Service {
                 let descriptors = self.descriptors
                 let name = "mqtt-wss \(address)"
                 channels.append(try await MQTTListener.bindWebSocket(
-                    host: address.host, port: address.port, group: group, core: core,
+                    host: address.host, port: address.port, group: group, core: core, listener: .secureWebSocket,
                     serverChannelSetup: { try descriptors.installGate(on: $0, for: .mqtt) }, connectionSetup: Self.tlsSetup(tls, listener: name)))
                 logger.info("mqtt over secure websocket listening", metadata: ["address": "\(address)", "path": "/mqtt"])
             }
         } catch {
             for channel in channels { try? await channel.close() }
             await core.stop()
+            await httpAuthenticator?.shutdown()
             throw error
         }
         downlinks.apply(configuration.downlinks)
@@ -378,6 +436,7 @@ struct MQTTService: Service {
         for channel in channels { try? await channel.close() }
         await downlinks.stop()
         await core.stop()
+        await httpAuthenticator?.shutdown()
         for rule in rules.statistics { logger.info("\(rule)") }
     }
 

@@ -82,6 +82,18 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("sasl-enabled-mechanisms"), help: "SASL mechanisms of SASL listeners.") var saslEnabledMechanisms: String?
     @Option(name: .customLong("connections-max-reauth-ms"), help: "SASL session lifetime (0: unlimited).") var connectionsMaxReauthMs: String?
     @Option(name: .customLong("super-users"), help: "Principals allowed everything, User:a;User:b.") var superUsers: String?
+    @Option(name: .customLong("mqtt-auth-http-url"), help: "HTTP service that decides MQTT logins.") var mqttAuthHttpUrl: String?
+    @Option(name: .customLong("mqtt-auth-http-timeout-ms"), help: "Timeout of the HTTP authentication service.") var mqttAuthHttpTimeoutMs: String?
+    @Option(name: .customLong("mqtt-auth-http-cache-ttl-ms"), help: "How long its answers are reused (0: never).") var mqttAuthHttpCacheTtlMs: String?
+    @Option(name: .customLong("mqtt-device-secrets-file"), help: "PRODUCT_KEY DEVICE_NAME SECRET lines for signed passwords.") var mqttDeviceSecretsFile: String?
+    @Option(name: .customLong("mqtt-signed-password-max-skew-ms"), help: "Largest clock difference of a signed password's timestamp (0: unchecked).") var mqttSignedPasswordMaxSkewMs: String?
+    @Option(name: .customLong("mqtt-authenticators"), help: "MQTT authenticator chain: jwt,cert,signed,users,http.") var mqttAuthenticators: String?
+    @Option(name: .customLong("mqtt-authenticators-tcp"), help: "Chain of the plain MQTT listener.") var mqttAuthenticatorsTcp: String?
+    @Option(name: .customLong("mqtt-authenticators-ws"), help: "Chain of the MQTT WebSocket listener.") var mqttAuthenticatorsWs: String?
+    @Option(name: .customLong("mqtt-authenticators-tls"), help: "Chain of the MQTT TLS listener.") var mqttAuthenticatorsTls: String?
+    @Option(name: .customLong("mqtt-authenticators-wss"), help: "Chain of the MQTT secure WebSocket listener.") var mqttAuthenticatorsWss: String?
+    @Option(name: .customLong("kafka-authorizer"), help: "none, or acl: Kafka ACLs decide what each principal may do.") var kafkaAuthorizer: String?
+    @Option(name: .customLong("allow-everyone-if-no-acl-found"), help: "With the acl authorizer: resources no ACL names are open to all (true/false).") var allowEveryoneIfNoAclFound: String?
     @Option(name: .customLong("mqtt-events-topic"), help: "Topic of device events.") var mqttEventsTopic: String?
 
     var flags: [String: String] {
@@ -105,7 +117,11 @@ struct Serve: AsyncParsableCommand {
             ("users-file", usersFile), ("mqtt-acl-no-match", mqttAclNoMatch),
             ("jwt-jwks-file", jwtJwksFile), ("jwt-hmac-secret-file", jwtHmacSecretFile), ("jwt-issuer", jwtIssuer), ("jwt-audience", jwtAudience),
             ("mqtt-cert-as-username", mqttCertAsUsername), ("mqtt-cert-as-clientid", mqttCertAsClientid), ("sasl-enabled-mechanisms", saslEnabledMechanisms), ("connections-max-reauth-ms", connectionsMaxReauthMs),
-            ("super-users", superUsers),
+            ("mqtt-auth-http-url", mqttAuthHttpUrl), ("mqtt-auth-http-timeout-ms", mqttAuthHttpTimeoutMs), ("mqtt-auth-http-cache-ttl-ms", mqttAuthHttpCacheTtlMs),
+            ("mqtt-device-secrets-file", mqttDeviceSecretsFile), ("mqtt-signed-password-max-skew-ms", mqttSignedPasswordMaxSkewMs),
+            ("mqtt-authenticators", mqttAuthenticators), ("mqtt-authenticators-tcp", mqttAuthenticatorsTcp), ("mqtt-authenticators-ws", mqttAuthenticatorsWs),
+            ("mqtt-authenticators-tls", mqttAuthenticatorsTls), ("mqtt-authenticators-wss", mqttAuthenticatorsWss),
+            ("super-users", superUsers), ("kafka-authorizer", kafkaAuthorizer), ("allow-everyone-if-no-acl-found", allowEveryoneIfNoAclFound),
             ("mqtt-events-topic", mqttEventsTopic),
         ]
         var result: [String: String] = [:]
@@ -145,11 +161,12 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// `tributary users`: the user base's offline helpers. Users are added, changed and removed on a running
-/// server through Kafka's AlterUserScramCredentials (any AdminClient); the users file seeds it.
-struct Users: ParsableCommand {
+/// `tributary users`: the user base. `add`, `remove` and `list` work on a running server through Kafka's
+/// AlterUserScramCredentials and DescribeUserScramCredentials (UsersCommands.swift); `hash` prints
+/// users-file lines, which seed it.
+struct Users: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Helpers for the user base (users-file lines).", subcommands: [Hash.self])
+        abstract: "Manage the user base of a running server, or print users-file lines.", subcommands: [Add.self, Remove.self, List.self, Hash.self])
 
     /// Prints the users-file lines of a password read from standard input: salted SCRAM keys, never the
     /// password, ready for `users-file`.

@@ -380,6 +380,44 @@ def test_users_hash_lines_seed_the_user_base(server_factory, workdir, tributary_
     client.disconnect()
 
 
+
+@pytest.mark.timeout(120)
+def test_users_add_remove_and_list_against_a_running_server(server_factory, workdir, tributary_binary):
+    """`tributary users add/remove/list` manage a running server's user base through its Kafka listener, as
+    an administrator whose password comes from the environment; the new user's password from standard
+    input. Neither password is on a command line or in the server's log."""
+    server = sasl_server(server_factory, workdir)
+
+    def users(*args, password_input="", admin_password=ADMIN_PASSWORD):
+        return subprocess.run([str(tributary_binary), "users", *args, "--bootstrap-server", server.bootstrap, "--admin-user", "admin"],
+                              input=password_input, capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "TRIBUTARY_ADMIN_PASSWORD": admin_password})
+
+    added = users("add", "carol", password_input="carol-pw\n")
+    assert added.returncode == 0, added.stderr
+    produce(server.bootstrap, sasl("SCRAM-SHA-512", "carol", "carol-pw"), "carol", [b"x"])
+    listed = users("list")
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split("\t")[0]: line for line in listed.stdout.splitlines()}
+    assert set(rows) == {"admin", "alice", "carol"}
+    assert "SCRAM-SHA-256 (4096 iterations)" in rows["carol"] and "SCRAM-SHA-512" in rows["carol"]
+
+    removed = users("remove", "carol")
+    assert removed.returncode == 0, removed.stderr
+    error = authentication_error(server.bootstrap, sasl("SCRAM-SHA-256", "carol", "carol-pw"))
+    assert error is not None and error.code() == confluent_kafka.KafkaError._AUTHENTICATION, error
+
+    # A wrong administrator password, a user who is not a super user, a user that does not exist: refused,
+    # with the reason and a failing exit code.
+    refused = users("list", admin_password="wrong")
+    assert refused.returncode != 0 and "authentication as admin failed" in refused.stderr, refused.stderr
+    refused = subprocess.run([str(tributary_binary), "users", "add", "mallory", "--bootstrap-server", server.bootstrap, "--admin-user", "alice"],
+                             input="m\n", capture_output=True, text=True, timeout=60, env={**os.environ, "TRIBUTARY_ADMIN_PASSWORD": ALICE_PASSWORD})
+    assert refused.returncode != 0 and "Kafka error 31" in refused.stderr, refused.stderr
+    refused = users("remove", "nobody")
+    assert refused.returncode != 0 and "nobody" in refused.stderr, refused.stderr
+    assert "carol-pw" not in server.log() and ADMIN_PASSWORD not in server.log()
+
 # --- OAUTHBEARER ------------------------------------------------------------------------------------------
 
 @pytest.mark.timeout(120)

@@ -92,6 +92,9 @@ enum ApiDispatcher {
         (.saslAuthenticate, 0...2),
         (.describeUserScramCredentials, 0...0),
         (.alterUserScramCredentials, 0...0),
+        (.describeAcls, 0...3),
+        (.createAcls, 0...3),
+        (.deleteAcls, 0...3),
     ]
 
     static let supportedByKey: [KafkaApiKey: ClosedRange<Int16>] = Dictionary(uniqueKeysWithValues: supportedVersions)
@@ -177,6 +180,9 @@ enum ApiDispatcher {
         case .saslAuthenticate(let request): return .started(SaslAuthenticateHandler.handle(request, context: context))
         case .describeUserScramCredentials(let request): return .started(UserScramCredentialsHandler.describe(request, context: context))
         case .alterUserScramCredentials(let request): return .started(UserScramCredentialsHandler.alter(request, context: context))
+        case .describeAcls(let request): return .started(AclsHandler.describe(request, context: context))
+        case .createAcls(let request): return .started(AclsHandler.create(request, context: context))
+        case .deleteAcls(let request): return .started(AclsHandler.delete(request, context: context))
         default:
             // Unreachable while `supportedVersions` and this switch agree; kept total for the compiler.
             return .close("no handler for \(apiKey.name)")

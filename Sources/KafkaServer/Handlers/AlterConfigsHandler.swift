@@ -15,9 +15,11 @@
 // Kafka's value message; names Kafka does not define are stored as custom configs. Accepted values are stored
 // in the data directory, survive restarts and at once become the defaults of topics without their own value.
 // Listener, TLS and SASL configs (per-broker in Kafka) are read-only here: this broker has none to reconfigure.
-// Other resource types: INVALID_REQUEST.
+// Other resource types: INVALID_REQUEST. Authorization (with the ACL authorizer): ALTER_CONFIGS on the topic
+// (TOPIC_AUTHORIZATION_FAILED) or the cluster (CLUSTER_AUTHORIZATION_FAILED).
 // Version notes: v2 flexible.
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import NIOCore
@@ -30,7 +32,8 @@ enum AlterConfigsHandler {
             let repeated = ConfigChanges.repeatedResources(request.resources.map { ($0.resourceType, $0.resourceName) })
             for (index, resource) in request.resources.enumerated() {
                 var result = AlterConfigsResponse.AlterConfigsResourceResponse(errorCode: 0, errorMessage: nil, resourceType: resource.resourceType, resourceName: resource.resourceName)
-                let failure = outcome(of: resource, repeated: repeated.contains(index), validateOnly: request.validateOnly, broker: broker)
+                let failure = ConfigChanges.refusal(resourceType: resource.resourceType, name: resource.resourceName, operation: .alterConfigs, context: context)
+                    ?? outcome(of: resource, repeated: repeated.contains(index), validateOnly: request.validateOnly, broker: broker)
                 if let failure {
                     result.errorCode = failure.code.rawValue
                     result.errorMessage = failure.message

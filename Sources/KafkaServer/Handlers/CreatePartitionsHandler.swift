@@ -4,8 +4,10 @@
 // when given, must place each new partition on this broker alone (INVALID_REPLICA_ASSIGNMENT).
 // ValidateOnly checks without changing anything. A topic named twice gets INVALID_REQUEST; so do the
 // internal topics, whose partition counts the server chose (their keys are placed by them).
+// Authorization (with the ACL authorizer): ALTER on the topic, else TOPIC_AUTHORIZATION_FAILED.
 // Version notes: v2+ flexible.
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import NIOCore
@@ -22,6 +24,9 @@ enum CreatePartitionsHandler {
                 if counts[topic.name, default: 0] > 1 {
                     result.errorCode = KafkaErrorCode.invalidRequest.rawValue
                     result.errorMessage = "Duplicate topic in request."
+                } else if !context.authorized(.alter, .topic, topic.name) {
+                    result.errorCode = KafkaErrorCode.topicAuthorizationFailed.rawValue
+                    result.errorMessage = "Authorization failed."
                 } else if broker.topics.topic(named: topic.name)?.isInternal == true {
                     result.errorCode = KafkaErrorCode.invalidRequest.rawValue
                     result.errorMessage = "Cannot add partitions to internal topic \(topic.name)."

@@ -9,9 +9,12 @@
 // Existing topics get TOPIC_ALREADY_EXISTS, illegal names INVALID_TOPIC_EXCEPTION, a name twice in one
 // request INVALID_REQUEST. ValidateOnly checks without creating. Topic ids are random UUIDs that stay with
 // the topic across restarts. Names starting with `__` are the server's (internal topics): INVALID_REQUEST.
+// Authorization (with the ACL authorizer): CREATE on the cluster or on the topic, else
+// TOPIC_AUTHORIZATION_FAILED.
 // Version notes: v1+ validateOnly and error messages; v5+ the response describes the created topic
 // (partitions, replication factor, configs); v7+ returns the topic id.
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import NIOCore
@@ -32,6 +35,11 @@ enum CreateTopicsHandler {
                 }
                 if counts[creatable.name, default: 0] > 1 {
                     fail(.invalidRequest, "Create topics request from client contains multiple entries for the same topic \(creatable.name).")
+                    response.topics.append(result)
+                    continue
+                }
+                guard context.authorizedOnCluster(.create, quietly: true) || context.authorized(.create, .topic, creatable.name) else {
+                    fail(.topicAuthorizationFailed, "Authorization failed.")
                     response.topics.append(result)
                     continue
                 }

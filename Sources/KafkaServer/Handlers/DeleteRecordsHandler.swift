@@ -5,8 +5,10 @@
 // An offset above the high watermark gets OFFSET_OUT_OF_RANGE; the answer carries the new low watermark.
 // Internal topics refuse it with INVALID_TOPIC_EXCEPTION, as Kafka's ("Cannot delete records of internal
 // topic"). It works on a full disk and on a partition taken offline: it only frees space.
+// Authorization (with the ACL authorizer): DELETE on the topic, else TOPIC_AUTHORIZATION_FAILED.
 // Version notes: v2+ flexible.
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import LogStore
@@ -20,9 +22,12 @@ enum DeleteRecordsHandler {
             var moved = false
             for topic in request.topics {
                 var topicResult = DeleteRecordsResponse.DeleteRecordsTopicResult(name: topic.name, partitions: [])
+                let allowed = context.authorized(.delete, .topic, topic.name)
                 for partition in topic.partitions {
                     var result = DeleteRecordsResponse.DeleteRecordsPartitionResult(partitionIndex: partition.partitionIndex, lowWatermark: -1, errorCode: 0)
-                    if broker.topics.topic(named: topic.name)?.isInternal == true {
+                    if !allowed {
+                        result.errorCode = KafkaErrorCode.topicAuthorizationFailed.rawValue
+                    } else if broker.topics.topic(named: topic.name)?.isInternal == true {
                         context.logger.info("refused DeleteRecords on an internal topic", metadata: ["topic": "\(topic.name)"])
                         result.errorCode = KafkaErrorCode.invalidTopicException.rawValue
                     } else if let log = broker.log(topic: topic.name, partition: partition.partitionIndex) {

@@ -9,9 +9,12 @@
 // Kafka answers. Another broker id gets INVALID_REQUEST. Named keys limit the answer to those keys (unknown
 // ones are left out, as Kafka does). Unknown topics get UNKNOWN_TOPIC_OR_PARTITION; other resource types
 // INVALID_REQUEST. Documentation says which configs are accepted for compatibility but change nothing here.
+// Authorization (with the ACL authorizer): DESCRIBE_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED) or on
+// the cluster for broker resources (CLUSTER_AUTHORIZATION_FAILED).
 // Version notes: v0 has IsDefault instead of ConfigSource (true for anything not set on the resource
 // itself); v1+ synonyms on request; v3+ config types and (on request) documentation; v4 flexible.
 
+import AccessControl
 import KafkaProtocol
 import NIOCore
 
@@ -26,6 +29,12 @@ enum DescribeConfigsHandler {
         for resource in request.resources {
             var result = DescribeConfigsResponse.DescribeConfigsResult(errorCode: 0, errorMessage: nil, resourceType: resource.resourceType, resourceName: resource.resourceName, configs: [])
             let descriptions: [ConfigDescription]
+            if let refusal = ConfigChanges.refusal(resourceType: resource.resourceType, name: resource.resourceName, operation: .describeConfigs, context: context) {
+                result.errorCode = refusal.code.rawValue
+                result.errorMessage = refusal.message
+                response.results.append(result)
+                continue
+            }
             switch resource.resourceType {
             case topicResource:
                 guard let topic = broker.topics.topic(named: resource.resourceName) else {

@@ -5,7 +5,9 @@
 // reported as "Dead" with no error, as Kafka does up to v5.
 // Version notes: v3+ authorized operations (all, without an authorizer); v4+ group instance ids;
 // v5 flexible.
+// Authorization (with the ACL authorizer): DESCRIBE on each group, else GROUP_AUTHORIZATION_FAILED for it.
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import NIOCore
@@ -16,8 +18,15 @@ enum DescribeGroupsHandler {
 
     static func handle(_ request: DescribeGroupsRequest, context: RequestContext) -> StartedRequest {
         let version = context.version
-        let response = context.coordinator.describe(groupIds: request.groups).map { descriptions in
-            DescribeGroupsResponse(throttleTimeMs: 0, groups: descriptions.map { description in
+        let allowed = Set(request.groups.filter { context.authorized(.describe, .group, $0) })
+        let response = context.coordinator.describe(groupIds: request.groups.filter(allowed.contains)).map { descriptions in
+            let byId = Dictionary(descriptions.map { ($0.groupId, $0) }, uniquingKeysWith: { first, _ in first })
+            return DescribeGroupsResponse(throttleTimeMs: 0, groups: request.groups.map { groupId in
+                guard let description = byId[groupId] else {
+                    return DescribeGroupsResponse.DescribedGroup(
+                        errorCode: KafkaErrorCode.groupAuthorizationFailed.rawValue, groupId: groupId, groupState: "", protocolType: "", protocolData: "",
+                        members: [], authorizedOperations: Int32.min)
+                }
                 let stable = description.state == .stable
                 return DescribeGroupsResponse.DescribedGroup(
                     errorCode: description.groupId.isEmpty ? KafkaErrorCode.invalidGroupId.rawValue : 0,
@@ -28,7 +37,8 @@ enum DescribeGroupsHandler {
                               clientHost: member.clientHost, memberMetadata: stable ? member.metadata(for: description.protocolName) : ByteBuffer(),
                               memberAssignment: stable ? member.assignment : ByteBuffer())
                     },
-                    authorizedOperations: request.includeAuthorizedOperations ? groupOperations : Int32.min)
+                    authorizedOperations: !request.includeAuthorizedOperations ? Int32.min
+                        : context.broker.acls == nil ? groupOperations : context.authorizedOperations(.group, groupId, candidates: AclOperation.groupOperations))
             })
         }
         return context.serial(response)

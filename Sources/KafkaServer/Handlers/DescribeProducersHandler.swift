@@ -3,7 +3,9 @@
 // Behavior: for each requested partition, the producers with state there: id, epoch, last sequence and
 // the timestamp of their last batch. Coordinator epoch and transaction start are -1 (no transactions).
 // Unknown partitions get UNKNOWN_TOPIC_OR_PARTITION.
+// Authorization (with the ACL authorizer): READ on the topic, else TOPIC_AUTHORIZATION_FAILED.
 
+import AccessControl
 import KafkaProtocol
 import NIOCore
 
@@ -15,7 +17,9 @@ enum DescribeProducersHandler {
             var topicResponse = DescribeProducersResponse.TopicResponse(name: topic.name, partitions: [])
             for index in topic.partitionIndexes {
                 var partition = DescribeProducersResponse.PartitionResponse(partitionIndex: index, errorCode: 0, errorMessage: nil, activeProducers: [])
-                if let state = broker.producerState(topic: topic.name, partition: index) {
+                if !context.authorized(.read, .topic, topic.name) {
+                    partition.errorCode = KafkaErrorCode.topicAuthorizationFailed.rawValue
+                } else if let state = broker.producerState(topic: topic.name, partition: index) {
                     partition.activeProducers = state.producers.sorted { $0.key < $1.key }.map { producerId, entry in
                         DescribeProducersResponse.ProducerState(
                             producerId: producerId, producerEpoch: Int32(entry.epoch), lastSequence: entry.lastSequence,

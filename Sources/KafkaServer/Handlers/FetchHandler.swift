@@ -13,12 +13,14 @@
 // Sessions (KIP-227): this broker does not create incremental fetch sessions; it answers session id 0,
 // which tells clients to keep sending full fetch requests. A request naming a session id gets
 // FETCH_SESSION_ID_NOT_FOUND.
+// Authorization (with the ACL authorizer): READ on the topic, else TOPIC_AUTHORIZATION_FAILED.
 // Isolation: read_committed reads up to the last stable offset, equal to the high watermark while there
 // are no transactions.
 // Version notes: below v10 a topic whose compression.type is zstd answers UNSUPPORTED_COMPRESSION_TYPE (as
 // Kafka does: those clients predate zstd); v7+ carry sessions; v11+ rack id (preferred read replica stays -1); v12+ flexible;
 // v13+ name topics by id (unknown ids get UNKNOWN_TOPIC_ID); v15+ move the replica id into ReplicaState.
 
+import AccessControl
 import KafkaProtocol
 import LogStore
 import NIOConcurrencyHelpers
@@ -61,8 +63,8 @@ enum FetchHandler {
             } else if broker.topics.topic(named: name) == nil {
                 topicKnown = false
             }
-            if Broker.isHidden(topic: name) {
-                // The user base: credentials are no client's to read.
+            if Broker.isHidden(topic: name) || (topicKnown && !context.authorized(.read, .topic, name)) {
+                // The user base and the ACLs are no client's to read; with ACLs, reading needs READ.
                 topicKnown = false
                 unknownCode = .topicAuthorizationFailed
             }

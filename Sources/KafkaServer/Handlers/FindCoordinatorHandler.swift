@@ -9,7 +9,9 @@
 // Share groups (2) and unknown key types are INVALID_REQUEST. An empty group id is INVALID_REQUEST.
 // Version notes: v1+ key type and error message; v3+ flexible; v4+ batch several keys in CoordinatorKeys
 // and answer per key.
+// Authorization (with the ACL authorizer): DESCRIBE on the group, else GROUP_AUTHORIZATION_FAILED.
 
+import AccessControl
 import KafkaProtocol
 import NIOCore
 
@@ -17,6 +19,7 @@ enum FindCoordinatorHandler {
     static func answer(key: String, keyType: Int8, context: RequestContext) -> (KafkaErrorCode, String?) {
         switch keyType {
         case 0 where key.isEmpty: return (.invalidRequest, "The group id must not be empty.")
+        case 0 where !context.authorized(.describe, .group, key): return (.groupAuthorizationFailed, "Authorization failed.")
         case 0: return (.noError, nil)
         case 1: return (.clusterAuthorizationFailed, "Transactions are not supported by this broker.")
         default: return (.invalidRequest, "Key type \(keyType) is not supported.")

@@ -18,9 +18,11 @@
 // wrong broker ids INVALID_REQUEST, custom names stored, values persisted and applied to open logs at once);
 // APPEND/SUBTRACT on a non-LIST broker config gets INVALID_REQUEST "Config value append is not allowed for
 // config key: x" (Kafka's broker).
-// Other resource types: INVALID_REQUEST.
+// Other resource types: INVALID_REQUEST. Authorization (with the ACL authorizer): ALTER_CONFIGS on the topic
+// (TOPIC_AUTHORIZATION_FAILED) or the cluster (CLUSTER_AUTHORIZATION_FAILED).
 // Version notes: v1 flexible.
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import NIOCore
@@ -33,7 +35,9 @@ enum IncrementalAlterConfigsHandler {
             let repeated = ConfigChanges.repeatedResources(request.resources.map { ($0.resourceType, $0.resourceName) })
             for (index, resource) in request.resources.enumerated() {
                 var result = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(errorCode: 0, errorMessage: nil, resourceType: resource.resourceType, resourceName: resource.resourceName)
-                if let failure = outcome(of: resource, repeated: repeated.contains(index), validateOnly: request.validateOnly, broker: broker) {
+                if let failure = ConfigChanges.refusal(resourceType: resource.resourceType, name: resource.resourceName, operation: .alterConfigs, context: context)
+                    ?? outcome(of: resource, repeated: repeated.contains(index), validateOnly: request.validateOnly, broker: broker)
+                {
                     result.errorCode = failure.code.rawValue
                     result.errorMessage = failure.message
                 }

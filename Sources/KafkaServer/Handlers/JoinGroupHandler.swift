@@ -9,7 +9,9 @@
 // Version notes: v1+ rebalance timeout (v0 uses the session timeout); v4+ an unknown member first gets
 // MEMBER_ID_REQUIRED with its id and must join again with it; v5+ group instance id; v6+ flexible;
 // v7+ the response names the protocol type and a nullable protocol name; v8+ reason; v9+ skipAssignment.
+// Authorization (with the ACL authorizer): READ on the group, else GROUP_AUTHORIZATION_FAILED.
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import NIOCore
@@ -17,6 +19,11 @@ import NIOCore
 enum JoinGroupHandler {
     static func handle(_ request: JoinGroupRequest, context: RequestContext) -> StartedRequest {
         let version = context.version
+        guard context.authorized(.read, .group, request.groupId) else {
+            return context.serial(JoinGroupResponse(
+                throttleTimeMs: 0, errorCode: KafkaErrorCode.groupAuthorizationFailed.rawValue, generationId: -1, protocolType: nil,
+                protocolName: version >= 7 ? nil : "", leader: "", skipAssignment: false, memberId: request.memberId, members: []))
+        }
         let join = ClassicGroup.JoinRequest(
             memberId: request.memberId, groupInstanceId: request.groupInstanceId, clientId: context.header.clientId ?? "",
             clientHost: context.clientHost,

@@ -4,7 +4,9 @@
 // UNKNOWN_MEMBER_ID, a static member named with another member id FENCED_INSTANCE_ID.
 // Version notes: v0-2 one member id; v3+ a batch of members (member id or group instance id) with a result
 // each; v4+ flexible; v5+ a reason per member.
+// Authorization (with the ACL authorizer): READ on the group, else GROUP_AUTHORIZATION_FAILED.
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import NIOCore
@@ -12,6 +14,9 @@ import NIOCore
 enum LeaveGroupHandler {
     static func handle(_ request: LeaveGroupRequest, context: RequestContext) -> StartedRequest {
         let batched = context.version >= 3
+        guard context.authorized(.read, .group, request.groupId) else {
+            return context.serial(LeaveGroupResponse(throttleTimeMs: 0, errorCode: KafkaErrorCode.groupAuthorizationFailed.rawValue, members: []))
+        }
         let leaving = batched
             ? request.members.map { ClassicGroup.LeavingMember(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId) }
             : [ClassicGroup.LeavingMember(memberId: request.memberId, groupInstanceId: nil)]

@@ -5,9 +5,12 @@
 // the largest timestamp (v7+), -4 earliest local (v8+; equal to earliest without tiered storage),
 // -5 latest tiered (v9+; nothing is tiered, so offset and timestamp -1). A timestamp >= 0 gives the first
 // record at or after it, or offset -1 when there is none.
+// Authorization: DESCRIBE on the topic (with the ACL authorizer), else TOPIC_AUTHORIZATION_FAILED; the
+// hidden internal topics (the user base, the ACLs) always answer it.
 // Version notes: v0 answers with OldStyleOffsets (a list holding that one offset); v4+ report leader
 // epoch 0; v6+ flexible.
 
+import AccessControl
 import KafkaProtocol
 import LogStore
 import NIOCore
@@ -20,7 +23,14 @@ enum ListOffsetsHandler {
             var response = ListOffsetsResponse(throttleTimeMs: 0, topics: [])
             for topic in request.topics {
                 var topicResponse = ListOffsetsResponse.ListOffsetsTopicResponse(name: topic.name, partitions: [])
+                let allowed = !Broker.isHidden(topic: topic.name) && context.authorized(.describe, .topic, topic.name)
                 for partition in topic.partitions {
+                    guard allowed else {
+                        topicResponse.partitions.append(.init(
+                            partitionIndex: partition.partitionIndex, errorCode: KafkaErrorCode.topicAuthorizationFailed.rawValue, oldStyleOffsets: [],
+                            timestamp: -1, offset: -1, leaderEpoch: -1))
+                        continue
+                    }
                     topicResponse.partitions.append(answer(topic: topic.name, partition: partition, version: version, broker: broker))
                 }
                 response.topics.append(topicResponse)

@@ -6,8 +6,12 @@
 // AllowAutoTopicCreation flag from v4); otherwise UNKNOWN_TOPIC_OR_PARTITION. Invalid names get
 // INVALID_TOPIC_EXCEPTION. Topics named by id (v10+) that do not exist get UNKNOWN_TOPIC_ID.
 // Version notes: v0 asks for all topics with an empty list; v1+ with null (and an empty list means none).
-// Authorized operations (v8+) report every operation as allowed: there is no authorizer.
+// Authorization (with the ACL authorizer): a listing of all topics leaves out those the principal may not
+// DESCRIBE; a topic asked for by name or id without DESCRIBE gets TOPIC_AUTHORIZATION_FAILED, and so does an
+// unknown one that would be auto-created when the principal may CREATE neither on the cluster nor on that
+// topic. Authorized operations (v8+) are the operations the principal may do (all without an authorizer).
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import NIOCore
@@ -32,20 +36,29 @@ enum MetadataHandler {
             response.brokers = [brokerEntry(broker, context: context)]
             response.clusterId = broker.configuration.clusterId
             response.controllerId = broker.configuration.nodeId
-            response.clusterAuthorizedOperations = request.includeClusterAuthorizedOperations ? allClusterOperations : Int32.min
+            response.clusterAuthorizedOperations = !request.includeClusterAuthorizedOperations ? Int32.min
+                : broker.acls == nil ? allClusterOperations : context.authorizedOperations(.cluster, kafkaClusterResourceName, candidates: AclOperation.clusterOperations)
             let wantsAll = requested == nil || (version == 0 && requested!.isEmpty)
             if wantsAll {
-                response.topics = broker.topics.allTopics.filter { !Broker.isHidden(topic: $0.name) }.map { topicEntry($0, broker: broker, request: request) }
+                response.topics = broker.topics.allTopics.filter { !Broker.isHidden(topic: $0.name) && context.authorized(.describe, .topic, $0.name, quietly: true) }
+                    .map { topicEntry($0, broker: broker, request: request, context: context) }
                 return response
             }
+            func refused(_ name: String?, id: KafkaUUID = .zero) -> MetadataResponse.MetadataResponseTopic {
+                MetadataResponse.MetadataResponseTopic(
+                    errorCode: KafkaErrorCode.topicAuthorizationFailed.rawValue, name: name, topicId: id, topicAuthorizedOperations: Int32.min)
+            }
             for wanted in requested ?? [] {
-                if let name = wanted.name, Broker.isHidden(topic: name) {
-                    response.topics.append(MetadataResponse.MetadataResponseTopic(
-                        errorCode: KafkaErrorCode.topicAuthorizationFailed.rawValue, name: name, topicAuthorizedOperations: Int32.min))
+                if let name = wanted.name, Broker.isHidden(topic: name) || !context.authorized(.describe, .topic, name) {
+                    response.topics.append(refused(name))
                 } else if let name = wanted.name {
-                    response.topics.append(resolve(name: name, allowAutoCreate: allowAutoCreate, broker: broker, request: request, context: context))
+                    let mayCreate = broker.topics.topic(named: name) != nil || !allowAutoCreate || !broker.configuration.autoCreateTopics
+                        || context.authorizedOnCluster(.create, quietly: true) || context.authorized(.create, .topic, name)
+                    response.topics.append(mayCreate
+                        ? resolve(name: name, allowAutoCreate: allowAutoCreate, broker: broker, request: request, context: context) : refused(name))
                 } else if let topic = broker.topics.topic(id: wanted.topicId), !Broker.isHidden(topic: topic.name) {
-                    response.topics.append(topicEntry(topic, broker: broker, request: request))
+                    response.topics.append(context.authorized(.describe, .topic, topic.name)
+                        ? topicEntry(topic, broker: broker, request: request, context: context) : refused(nil, id: wanted.topicId))
                 } else {
                     response.topics.append(MetadataResponse.MetadataResponseTopic(
                         errorCode: KafkaErrorCode.unknownTopicId.rawValue, name: nil, topicId: wanted.topicId,
@@ -61,7 +74,7 @@ enum MetadataHandler {
         do throws(TopicError) {
             try TopicRegistry.validateName(name)
             if let topic = try broker.topicCreatingIfAllowed(name, allowed: allowAutoCreate) {
-                return topicEntry(topic, broker: broker, request: request)
+                return topicEntry(topic, broker: broker, request: request, context: context)
             }
             return MetadataResponse.MetadataResponseTopic(errorCode: KafkaErrorCode.unknownTopicOrPartition.rawValue, name: name, topicAuthorizedOperations: Int32.min)
         } catch {
@@ -78,7 +91,7 @@ enum MetadataHandler {
             port: context.endpoint.advertisedPort, rack: broker.configuration.rack)
     }
 
-    static func topicEntry(_ topic: TopicMetadata, broker: Broker, request: MetadataRequest) -> MetadataResponse.MetadataResponseTopic {
+    static func topicEntry(_ topic: TopicMetadata, broker: Broker, request: MetadataRequest, context: RequestContext) -> MetadataResponse.MetadataResponseTopic {
         let node = broker.configuration.nodeId
         let partitions = (0..<topic.partitionCount).map { index -> MetadataResponse.MetadataResponsePartition in
             let online = broker.log(topic: topic.name, partition: index) != nil
@@ -90,6 +103,7 @@ enum MetadataHandler {
         return MetadataResponse.MetadataResponseTopic(
             errorCode: KafkaErrorCode.noError.rawValue, name: topic.name, topicId: topic.topicId, isInternal: topic.isInternal,
             partitions: partitions,
-            topicAuthorizedOperations: request.includeTopicAuthorizedOperations ? allTopicOperations : Int32.min)
+            topicAuthorizedOperations: !request.includeTopicAuthorizedOperations ? Int32.min
+                : broker.acls == nil ? allTopicOperations : context.authorizedOperations(.topic, topic.name, candidates: AclOperation.topicOperations))
     }
 }

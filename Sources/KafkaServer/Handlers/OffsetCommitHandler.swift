@@ -9,7 +9,10 @@
 // Version notes: v1 carries a commit timestamp per partition and v2-4 a retention time, both ignored as
 // by Kafka 2.1+ (offsets of empty groups expire after offsets.retention.minutes); v6+ leader epoch;
 // v7+ group instance id; v8+ flexible; v9 names the generation "generation id or member epoch".
+// Authorization (with the ACL authorizer): READ on the group (else GROUP_AUTHORIZATION_FAILED for every
+// partition) and READ on each topic (else TOPIC_AUTHORIZATION_FAILED for its partitions, which are not committed).
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import LogStore
@@ -18,8 +21,17 @@ import NIOCore
 enum OffsetCommitHandler {
     static func handle(_ request: OffsetCommitRequest, context: RequestContext) -> StartedRequest {
         let now = LogManager.wallClockMilliseconds()
+        func everyPartition(_ code: KafkaErrorCode) -> OffsetCommitResponse {
+            OffsetCommitResponse(throttleTimeMs: 0, topics: request.topics.map { topic in
+                .init(name: topic.name, partitions: topic.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code.rawValue) })
+            })
+        }
+        guard context.authorized(.read, .group, request.groupId) else {
+            return context.serial(everyPartition(.groupAuthorizationFailed))
+        }
         var offsets: [TopicPartition: CommittedOffset] = [:]
-        for topic in request.topics {
+        let refused = Set(request.topics.map(\.name).filter { !context.authorized(.read, .topic, $0) })
+        for topic in request.topics where !refused.contains(topic.name) {
             for partition in topic.partitions {
                 offsets[TopicPartition(topic: topic.name, partition: partition.partitionIndex)] = CommittedOffset(
                     offset: partition.committedOffset, leaderEpoch: partition.committedLeaderEpoch,
@@ -32,7 +44,7 @@ enum OffsetCommitHandler {
             OffsetCommitResponse(throttleTimeMs: 0, topics: request.topics.map { topic in
                 .init(name: topic.name, partitions: topic.partitions.map { partition in
                     .init(partitionIndex: partition.partitionIndex,
-                          errorCode: (codes[TopicPartition(topic: topic.name, partition: partition.partitionIndex)] ?? .unknownServerError).rawValue)
+                          errorCode: refused.contains(topic.name) ? KafkaErrorCode.topicAuthorizationFailed.rawValue : (codes[TopicPartition(topic: topic.name, partition: partition.partitionIndex)] ?? .unknownServerError).rawValue)
                 })
             })
         }

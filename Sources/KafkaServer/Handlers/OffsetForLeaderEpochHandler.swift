@@ -6,7 +6,9 @@
 // (the client knows a newer leader than exists), one below -1 is ignored as "not given".
 // Version notes: v1+ return the leader epoch; v2+ carry the current leader epoch; v3+ the replica id;
 // v4 flexible.
+// Authorization (with the ACL authorizer): DESCRIBE on the topic, else TOPIC_AUTHORIZATION_FAILED.
 
+import AccessControl
 import KafkaProtocol
 import NIOCore
 
@@ -18,7 +20,9 @@ enum OffsetForLeaderEpochHandler {
             var result = OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(topic: topic.topic, partitions: [])
             for partition in topic.partitions {
                 var entry = OffsetForLeaderEpochResponse.EpochEndOffset(errorCode: 0, partition: partition.partition, leaderEpoch: -1, endOffset: -1)
-                if let log = broker.log(topic: topic.topic, partition: partition.partition) {
+                if !context.authorized(.describe, .topic, topic.topic) {
+                    entry.errorCode = KafkaErrorCode.topicAuthorizationFailed.rawValue
+                } else if let log = broker.log(topic: topic.topic, partition: partition.partition) {
                     if partition.currentLeaderEpoch > 0 {
                         entry.errorCode = KafkaErrorCode.unknownLeaderEpoch.rawValue
                     } else if partition.leaderEpoch >= 0 {

@@ -8,7 +8,9 @@
 // a topic whose compression.type names a codec gets the batch recompressed. Uncompressed small batches are
 // checked on the event loop; compressed or large ones on the I/O pool, so no event loop inflates a batch.
 // Internal topics (`__consumer_offsets`, the MQTT state) refuse client writes with INVALID_TOPIC_EXCEPTION;
-// topics only the server writes (the MQTT events topic) with TOPIC_AUTHORIZATION_FAILED.
+// topics only the server writes (the MQTT events topic) with TOPIC_AUTHORIZATION_FAILED, and so do topics
+// the principal may not WRITE (with the ACL authorizer); auto-creating a topic also needs CREATE on the
+// cluster or the topic.
 // acks=-1 waits for the group-commit flush, acks=1 for the write, acks=0 gets no response. Unknown
 // topics are auto-created when auto.create.topics.enable is on. Appends are queued in request order before
 // the next request on the connection starts, so pipelined produces keep their order; when a partition's
@@ -19,6 +21,7 @@
 // Version notes: v3+ carry batches with magic 2 only; v7+ may use zstd; v8+ responses carry RecordErrors
 // and ErrorMessage; v9+ flexible; v10+ may report the current leader (not needed with one broker).
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import LogStore
@@ -33,7 +36,10 @@ enum ProduceHandler {
     static func handle(_ request: ProduceRequest, context: RequestContext) -> StartedRequest {
         let broker = context.broker
         let names = request.topicData.map(\.name)
-        let missing = names.filter { broker.topics.topic(named: $0) == nil }
+        let missing = names.filter {
+            broker.topics.topic(named: $0) == nil && context.authorized(.write, .topic, $0, quietly: true)
+                && (context.authorizedOnCluster(.create, quietly: true) || context.authorized(.create, .topic, $0))
+        }
         if missing.isEmpty {
             return appendAll(request, context: context)
         }
@@ -87,6 +93,7 @@ enum ProduceHandler {
         let now = LogManager.wallClockMilliseconds()
         for (topicIndex, topicData) in request.topicData.enumerated() {
             let topic = broker.topics.topic(named: topicData.name)
+            let writable = context.authorized(.write, .topic, topicData.name)
             for partitionData in topicData.partitionData {
                 func failed(_ code: KafkaErrorCode, _ message: String? = nil, recordErrors: [ProduceResponse.BatchIndexAndErrorMessage] = []) -> EventLoopFuture<PartitionOutcome> {
                     eventLoop.makeSucceededFuture(PartitionOutcome(topicIndex: topicIndex, partition: errorPartition(partitionData.index, code, message: message, recordErrors: recordErrors)))
@@ -97,6 +104,10 @@ enum ProduceHandler {
                 }
                 guard context.version >= 3 else {
                     outcomes.append(failed(.unsupportedVersion, "Produce versions below 3 (message format v0/v1) are not supported"))
+                    continue
+                }
+                guard writable else {
+                    outcomes.append(failed(.topicAuthorizationFailed))
                     continue
                 }
                 guard let topic else {

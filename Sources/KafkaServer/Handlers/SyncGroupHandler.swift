@@ -5,7 +5,9 @@
 // a group rebalancing again REBALANCE_IN_PROGRESS.
 // Version notes: v3+ group instance id; v4+ flexible; v5+ protocol type and name, checked against the
 // group's (INCONSISTENT_GROUP_PROTOCOL) and returned.
+// Authorization (with the ACL authorizer): READ on the group, else GROUP_AUTHORIZATION_FAILED.
 
+import AccessControl
 import Coordinator
 import KafkaProtocol
 import NIOCore
@@ -13,6 +15,10 @@ import NIOCore
 enum SyncGroupHandler {
     static func handle(_ request: SyncGroupRequest, context: RequestContext) -> StartedRequest {
         let version = context.version
+        guard context.authorized(.read, .group, request.groupId) else {
+            return context.serial(SyncGroupResponse(
+                throttleTimeMs: 0, errorCode: KafkaErrorCode.groupAuthorizationFailed.rawValue, protocolType: nil, protocolName: nil, assignment: ByteBuffer()))
+        }
         var assignments: [String: ByteBuffer] = [:]
         for assignment in request.assignments { assignments[assignment.memberId] = assignment.assignment }
         let response = context.coordinator.sync(

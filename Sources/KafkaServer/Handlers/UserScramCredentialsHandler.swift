@@ -9,22 +9,23 @@
 // DUPLICATE_RESOURCE when one credential is altered twice in the request, RESOURCE_NOT_FOUND when a
 // deleted credential does not exist; a user with any error gets none of its changes. Changes are durable
 // before the answer.
-// Authorization: with `super.users` set, only they may describe or alter (CLUSTER_AUTHORIZATION_FAILED for
-// others, as Kafka answers without Describe/Alter on the cluster); without it, everyone may, as on a Kafka
-// broker without an authorizer.
+// Authorization: with the ACL authorizer, DESCRIBE (describe) or ALTER (alter) on the cluster, else
+// CLUSTER_AUTHORIZATION_FAILED, as Kafka answers. Without it: with `super.users` set only they may; without
+// that either, everyone may, as on a Kafka broker without an authorizer.
 
 import AccessControl
 import KafkaProtocol
 import NIOCore
 
 enum UserScramCredentialsHandler {
-    static func mayManageUsers(_ context: RequestContext) -> Bool {
+    static func mayManageUsers(_ context: RequestContext, _ operation: AclOperation) -> Bool {
+        if context.broker.acls != nil { return context.authorizedOnCluster(operation) }
         let superUsers = context.broker.configuration.superUsers
         return superUsers.isEmpty || superUsers.contains(context.session.principal)
     }
 
     static func describe(_ request: DescribeUserScramCredentialsRequest, context: RequestContext) -> StartedRequest {
-        guard mayManageUsers(context) else {
+        guard mayManageUsers(context, .describe) else {
             context.logger.warning("refused DescribeUserScramCredentials: not a super user", metadata: ["principal": "\(context.session.principal)"])
             // As Kafka's error response: the error at the top and for each user asked about.
             let message = "Cluster authorization failed."
@@ -79,7 +80,7 @@ enum UserScramCredentialsHandler {
             note(user)
             if errors[user] == nil { errors[user] = (code, message) }
         }
-        let authorized = mayManageUsers(context)
+        let authorized = mayManageUsers(context, .alter)
         let users = context.broker.users
         var seen: [String: Set<Int8>] = [:]
         let requested: [(name: String, mechanism: Int8, upsertion: AlterUserScramCredentialsRequest.ScramCredentialUpsertion?)] =

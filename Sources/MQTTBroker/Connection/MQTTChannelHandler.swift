@@ -26,9 +26,15 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     private var authenticating = false
     /// The client certificate the TLS layer verified, if any.
     private var peerCertificate: MQTTPeerCertificate? = nil
+    /// Which listener the connection came through (its authenticator chain may be its own).
+    private let listener: MQTTListenerKind
 
-    init(core: MQTTBrokerCore) {
+    /// `peerCertificate`: a certificate verified before this handler was added (WebSocket over TLS, where
+    /// the handshake completes before the HTTP upgrade).
+    init(core: MQTTBrokerCore, listener: MQTTListenerKind = .tcp, peerCertificate: MQTTPeerCertificate? = nil) {
         self.core = core
+        self.listener = listener
+        self.peerCertificate = peerCertificate
         self.maximumPacketSize = core.configuration.maximumPacketSize
     }
 
@@ -95,7 +101,7 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         let credentials = MQTTCredentials(
             clientId: connect.clientId, username: connect.username, password: connect.password.map { Array($0.readableBytesView) },
             remoteAddress: context.channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown",
-            protocolVersion: connect.protocolVersion, certificate: peerCertificate)
+            protocolVersion: connect.protocolVersion, certificate: peerCertificate, listener: listener)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let connectionId = self.connectionId
         core.authentication.authenticate(credentials, on: context.eventLoop).hop(to: context.eventLoop).whenComplete { result in

@@ -11,8 +11,8 @@ public enum MQTTListener {
     /// `serverChannelSetup` adds handlers to the listening channel (the server's descriptor gate),
     /// `connectionSetup` to each accepted connection before the MQTT handlers (TLS).
     public static func bindTCP(
-        host: String, port: Int, group: any EventLoopGroup, core: MQTTBrokerCore, serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil,
-        connectionSetup: (@Sendable (any Channel) throws -> Void)? = nil
+        host: String, port: Int, group: any EventLoopGroup, core: MQTTBrokerCore, listener: MQTTListenerKind = .tcp,
+        serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil, connectionSetup: (@Sendable (any Channel) throws -> Void)? = nil
     ) async throws -> any Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 4096)
@@ -25,7 +25,7 @@ public enum MQTTListener {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try connectionSetup?(channel)
-                    try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(core: core))
+                    try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(core: core, listener: listener))
                 }
             }
             .bind(host: host, port: port)
@@ -35,7 +35,7 @@ public enum MQTTListener {
     /// Binds a WebSocket listener that upgrades requests for `path` offering the `mqtt` subprotocol;
     /// `connectionSetup` runs first on each connection (TLS, for `wss`).
     public static func bindWebSocket(
-        host: String, port: Int, path: String = "/mqtt", group: any EventLoopGroup, core: MQTTBrokerCore,
+        host: String, port: Int, path: String = "/mqtt", group: any EventLoopGroup, core: MQTTBrokerCore, listener: MQTTListenerKind = .webSocket,
         serverChannelSetup: (@Sendable (any Channel) throws -> Void)? = nil, connectionSetup: (@Sendable (any Channel) throws -> Void)? = nil
     ) async throws -> any Channel {
         let maximumFrameSize = max(1 << 16, core.configuration.maximumPacketSize + 16)
@@ -62,12 +62,16 @@ public enum MQTTListener {
                     upgradePipelineHandler: { channel, _ in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(WebSocketStreamHandler())
-                            try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(core: core))
+                            let certificate = try? channel.pipeline.syncOperations.handler(type: PeerCertificateMemory.self).certificate
+                            try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(core: core, listener: listener, peerCertificate: certificate))
                         }
                     })
                 let refusal = NotWebSocketHandler(path: path)
                 do {
                     try connectionSetup?(channel)
+                    // The TLS handshake (and its certificate event) completes before the upgrade adds the
+                    // MQTT handler: keep the certificate for it.
+                    try channel.pipeline.syncOperations.addHandler(PeerCertificateMemory())
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
@@ -81,6 +85,22 @@ public enum MQTTListener {
             }
             .bind(host: host, port: port)
             .get()
+    }
+}
+
+/// Which kind of listener a connection came through: authenticator chains may be set per kind.
+public enum MQTTListenerKind: String, Sendable, CaseIterable {
+    case tcp, webSocket = "ws", tls, secureWebSocket = "wss"
+}
+
+/// Remembers the client certificate the TLS layer reports, for the MQTT handler a WebSocket upgrade adds later.
+private final class PeerCertificateMemory: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+    var certificate: MQTTPeerCertificate?
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let certificate = event as? MQTTPeerCertificate { self.certificate = certificate }
+        context.fireUserInboundEventTriggered(event)
     }
 }
 

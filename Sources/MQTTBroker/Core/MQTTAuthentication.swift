@@ -13,12 +13,15 @@ public struct MQTTCredentials: Sendable {
     public var protocolVersion: MQTTProtocolVersion
     /// The client certificate the TLS handshake verified, if any.
     public var certificate: MQTTPeerCertificate?
+    /// The listener the client came through.
+    public var listener: MQTTListenerKind
 
     public init(
         clientId: String, username: String?, password: [UInt8]?, remoteAddress: String, protocolVersion: MQTTProtocolVersion,
-        certificate: MQTTPeerCertificate? = nil
+        certificate: MQTTPeerCertificate? = nil, listener: MQTTListenerKind = .tcp
     ) {
         self.certificate = certificate
+        self.listener = listener
         self.clientId = clientId
         self.username = username
         self.password = password
@@ -66,7 +69,8 @@ public protocol MQTTAuthenticator: Sendable {
     func authenticate(_ credentials: MQTTCredentials, on eventLoop: any EventLoop) -> EventLoopFuture<MQTTAuthenticationDecision>
 }
 
-/// The authenticators of a broker, asked in order; the end of the chain (everyone ignored the client)
+/// The authenticators of a broker, asked in order (a listener kind may have a chain of its own,
+/// `perListener`); the end of the chain (everyone ignored the client)
 /// follows mosquitto: a client without a user name is let in only with `allowAnonymous`, a client with one
 /// is refused unless no authenticator knows any user (`hasUsers` false) and anonymous access is on.
 ///
@@ -76,6 +80,7 @@ public protocol MQTTAuthenticator: Sendable {
 /// full, the oldest entries go first.
 public final class MQTTAuthenticatorChain: Sendable {
     public let authenticators: [any MQTTAuthenticator]
+    public let perListener: [MQTTListenerKind: [any MQTTAuthenticator]]
     public let allowAnonymous: Bool
     private let hasUsers: @Sendable () -> Bool
     public let maximumFailuresPerMinute: Int
@@ -83,9 +88,11 @@ public final class MQTTAuthenticatorChain: Sendable {
     private let failures = NIOLockedValueBox<[String: (count: Int, windowStart: NIODeadline)]>([:])
 
     public init(
-        authenticators: [any MQTTAuthenticator], allowAnonymous: Bool, maximumFailuresPerMinute: Int = 10, hasUsers: @escaping @Sendable () -> Bool
+        authenticators: [any MQTTAuthenticator], perListener: [MQTTListenerKind: [any MQTTAuthenticator]] = [:], allowAnonymous: Bool,
+        maximumFailuresPerMinute: Int = 10, hasUsers: @escaping @Sendable () -> Bool
     ) {
         self.authenticators = authenticators
+        self.perListener = perListener
         self.allowAnonymous = allowAnonymous
         self.maximumFailuresPerMinute = maximumFailuresPerMinute
         self.hasUsers = hasUsers
@@ -106,7 +113,7 @@ public final class MQTTAuthenticatorChain: Sendable {
         if limited {
             return eventLoop.makeSucceededFuture(.deny(.connectionRateExceeded))
         }
-        return ask(0, credentials, on: eventLoop).map { decision in
+        return ask(0, perListener[credentials.listener] ?? authenticators, credentials, on: eventLoop).map { decision in
             let final: MQTTAuthenticationDecision
             switch decision {
             case .allow, .allowAs, .deny: final = decision
@@ -122,10 +129,12 @@ public final class MQTTAuthenticatorChain: Sendable {
         }
     }
 
-    private func ask(_ index: Int, _ credentials: MQTTCredentials, on eventLoop: any EventLoop) -> EventLoopFuture<MQTTAuthenticationDecision> {
-        guard index < authenticators.count else { return eventLoop.makeSucceededFuture(.ignore) }
-        return authenticators[index].authenticate(credentials, on: eventLoop).flatMap { decision in
-            decision == .ignore ? self.ask(index + 1, credentials, on: eventLoop) : eventLoop.makeSucceededFuture(decision)
+    private func ask(
+        _ index: Int, _ chain: [any MQTTAuthenticator], _ credentials: MQTTCredentials, on eventLoop: any EventLoop
+    ) -> EventLoopFuture<MQTTAuthenticationDecision> {
+        guard index < chain.count else { return eventLoop.makeSucceededFuture(.ignore) }
+        return chain[index].authenticate(credentials, on: eventLoop).flatMap { decision in
+            decision == .ignore ? self.ask(index + 1, chain, credentials, on: eventLoop) : eventLoop.makeSucceededFuture(decision)
         }
     }
 

@@ -74,11 +74,12 @@ public final class MQTTBrokerCore: @unchecked Sendable {
     public init(
         eventLoop: any EventLoop, configuration: MQTTBrokerConfiguration, messageLog: any MQTTMessageLog, stateStore: any MQTTStateStore,
         events: any MQTTEventSink, logger: Logger, clock: @escaping @Sendable () -> Int64, authenticators: [any MQTTAuthenticator] = [],
-        hasUsers: @escaping @Sendable () -> Bool = { false }
+        listenerAuthenticators: [MQTTListenerKind: [any MQTTAuthenticator]] = [:], hasUsers: @escaping @Sendable () -> Bool = { false }
     ) {
         self.eventLoop = eventLoop
         self.configuration = configuration
-        self.authentication = MQTTAuthenticatorChain(authenticators: authenticators, allowAnonymous: configuration.allowAnonymous, hasUsers: hasUsers)
+        self.authentication = MQTTAuthenticatorChain(
+            authenticators: authenticators, perListener: listenerAuthenticators, allowAnonymous: configuration.allowAnonymous, hasUsers: hasUsers)
         self.messageLog = messageLog
         self.stateStore = stateStore
         self.events = events
