@@ -14,7 +14,7 @@ TEST_PACKAGES := kcat mosquitto-clients \
 	golang-go gcc libc6-dev golang-github-shopify-sarama-dev golang-github-segmentio-kafka-go-dev \
 	openjdk-17-jdk-headless libslf4j-java liblz4-java libsnappy-java libzstd-jni-java libprotobuf-java
 
-.PHONY: run test build build-release deps test-deps generate fuzz bench bench-micro bench-check swift-test interop-test clean
+.PHONY: run test build build-release deps test-deps generate fuzz bench bench-tls bench-micro bench-check swift-test interop-test clean
 
 deps:
 	@tools/ensure-packages.sh $(BUILD_PACKAGES)
@@ -67,6 +67,10 @@ fuzz: deps
 ## The standard suite: Tributary and mosquitto on loopback, the same workloads, results in bench-results/ (tools/bench.sh).
 bench: deps
 	tools/bench.sh
+
+## TLS against plaintext on one server: new connections, produce, consume, MQTT fan-out (tools/bench-tls.sh).
+bench-tls: deps
+	tools/bench-tls.sh
 
 ## All micro benchmark targets (package-benchmark), every metric.
 bench-micro: deps

@@ -27,23 +27,7 @@ BENCH=Benchmarks/.build/release/tributary-bench
 
 rm -rf "$OUT"
 mkdir -p "$OUT/plots"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tributary-bench.XXXXXX")
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_for_port() {
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on 127.0.0.1:$1" >&2
-    return 1
-}
+source tools/bench-lib.sh
 
 # Tributary: its defaults (QoS 1/2 messages stored with fdatasync before they are acknowledged).
 .build/release/tributary serve --data "$WORK/data" --kafka-listen "127.0.0.1:$KAFKA_PORT" \
@@ -131,6 +115,9 @@ run "MQTT -> Kafka 10,000 msg/s" mqtt-to-kafka --mqtt "127.0.0.1:$MQTT_PORT" "${
 "$BENCH" --compare "$OUT/tributary.json" "$OUT/mosquitto.json" --markdown --plot-dir "$OUT/plots" >"$OUT/comparison.md" || FAILED+=("comparison table")
 "$BENCH" references "$OUT/kafka.json" --disk-mbs "$DISK_MBS" --loopback-mbs "$LOOPBACK_MBS" --format markdown >"$OUT/kafka.md" || FAILED+=("references table")
 
+# TLS next to plaintext, on a server of its own (tools/bench-tls.sh).
+BENCH_OUT="$OUT" tools/bench-tls.sh || FAILED+=("TLS cost")
+
 {
     echo "# Tributary benchmark results"
     echo
@@ -144,6 +131,10 @@ run "MQTT -> Kafka 10,000 msg/s" mqtt-to-kafka --mqtt "127.0.0.1:$MQTT_PORT" "${
     echo "## Kafka (Tributary) next to the machine's disk and loopback bandwidth"
     echo
     cat "$OUT/kafka.md"
+    echo
+    echo "## TLS: plaintext (A) and TLS (B) listeners of one server, the same workloads"
+    echo
+    cat "$OUT/tls.md" 2>/dev/null || echo "(the TLS runs did not complete)"
 } >"$OUT/summary.md"
 
 echo

@@ -89,8 +89,9 @@ public final class KafkaClientConnection: ChannelInboundHandler, @unchecked Send
 
     public func flush() { context?.flush() }
 
+    /// Closes the connection; callable from any thread (the channel hops to its loop, as TLS requires).
     public func close() {
-        context?.close(promise: nil)
+        context?.channel.close(promise: nil)
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {

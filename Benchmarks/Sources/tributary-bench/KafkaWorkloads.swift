@@ -10,6 +10,9 @@ struct KafkaOptions: ParsableArguments {
     @Option(help: "The Kafka broker, HOST:PORT (a single-node cluster: every partition's leader).")
     var kafka: String = "127.0.0.1:9092"
 
+    @Option(help: "Connect with TLS (Kafka's SSL), trusting the CAs in this PEM file.")
+    var kafkaTlsCa: String?
+
     @Option(help: "Topic (default: a new one per run, tributary-bench-<workload>-<id>).")
     var topic: String?
 
@@ -72,7 +75,7 @@ struct KafkaOptions: ParsableArguments {
     var parameters: [String: String] {
         ["partitions": String(partitions), "record-size": String(recordSize), "batch-bytes": String(batchBytes),
          "linger-ms": String(lingerMs), "acks": acks, "compression": compression, "producers": String(producers),
-         "max-inflight": String(maxInflight)]
+         "max-inflight": String(maxInflight), "tls": kafkaTlsCa == nil ? "no" : "yes"]
     }
 }
 
@@ -460,7 +463,7 @@ final class BenchFetcher: @unchecked Sendable {
 /// Connects, checks the broker answers ApiVersions, and makes sure the topic exists with its partitions.
 func prepareKafka(run: BenchRun, options: KafkaOptions, topic: String, create: Bool) throws -> (address: SocketAddress, admin: KafkaBenchConnection, partitions: Int, apis: String) {
     let address = try resolve(options.kafka, option: "--kafka")
-    let admin = try KafkaBenchConnection.connect(on: run.loop(0), to: address).wait("connecting to \(options.kafka)")
+    let admin = try KafkaBenchConnection.connect(on: run.loop(0), to: address, tls: try BenchTLS.setup(caFile: options.kafkaTlsCa)).wait("connecting to \(options.kafka)")
     let apis = try run.loop(0).flatSubmit { admin.apiVersionSummary() }.wait("ApiVersions")
     if create {
         try run.loop(0).flatSubmit { admin.ensureTopic(topic, partitions: options.partitions) }.wait("creating \(topic)")
@@ -473,7 +476,7 @@ func prepareKafka(run: BenchRun, options: KafkaOptions, topic: String, create: B
 
 func connectProducers(run: BenchRun, address: SocketAddress, topic: String, options: KafkaOptions) throws -> [BenchProducer] {
     try (0..<options.producers).map { index in
-        let connection = try KafkaBenchConnection.connect(on: run.loop(index), to: address, clientId: "tributary-bench-producer-\(index)").wait("connecting producer \(index)")
+        let connection = try KafkaBenchConnection.connect(on: run.loop(index), to: address, clientId: "tributary-bench-producer-\(index)", tls: try BenchTLS.setup(caFile: options.kafkaTlsCa)).wait("connecting producer \(index)")
         return try run.loop(index).submit { try BenchProducer(run: run, connection: connection, index: index, topic: topic, options: options) }.wait()
     }
 }
@@ -629,7 +632,7 @@ struct KafkaConsume: ParsableCommand {
         // Who fetches which partitions: a range assignment, or the group's.
         var connections: [KafkaBenchConnection] = []
         for index in 0..<consumers {
-            connections.append(try KafkaBenchConnection.connect(on: run.loop(index), to: prepared.address, clientId: "tributary-bench-consumer-\(index)").wait("connecting consumer \(index)"))
+            connections.append(try KafkaBenchConnection.connect(on: run.loop(index), to: prepared.address, clientId: "tributary-bench-consumer-\(index)", tls: try BenchTLS.setup(caFile: kafkaOptions.kafkaTlsCa)).wait("connecting consumer \(index)"))
         }
         var assignment: [[Int]]
         var members: [GroupMember] = []
@@ -755,7 +758,7 @@ struct KafkaEndToEnd: ParsableCommand {
         for producer in producers { try producer.connection.eventLoop.submit { producer.recordAcknowledgments = false }.wait() }
         // The consumer runs on the last loop, the producers from the first.
         let consumerLoop = run.loop(run.loops.count - 1)
-        let consumer = try KafkaBenchConnection.connect(on: consumerLoop, to: prepared.address, clientId: "tributary-bench-consumer").wait("connecting the consumer")
+        let consumer = try KafkaBenchConnection.connect(on: consumerLoop, to: prepared.address, clientId: "tributary-bench-consumer", tls: try BenchTLS.setup(caFile: kafkaOptions.kafkaTlsCa)).wait("connecting the consumer")
         let stats = run.stats(on: consumerLoop)
         let runId = run.runId
         var from: [Int: Int64] = [:]

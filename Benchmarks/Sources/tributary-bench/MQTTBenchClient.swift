@@ -52,16 +52,24 @@ final class MQTTBenchClient: ChannelInboundHandler, @unchecked Sendable {
     var inflightCount: Int { inflight.count }
     var canPublishAcknowledged: Bool { !closed && inflight.count < maximumInflight }
 
-    /// Connects a TCP channel with this client as its handler; `source` binds the local address first.
+    /// Connects a TCP channel with this client as its handler; `source` binds the local address first, `tls`
+    /// adds TLS in front.
     static func connect(
         on loop: any EventLoop, to address: SocketAddress, source: SocketAddress? = nil,
-        version: MQTTProtocolVersion, clock: any BenchClock, maximumInflight: Int
+        version: MQTTProtocolVersion, clock: any BenchClock, maximumInflight: Int, tls: (@Sendable (any Channel) throws -> Void)? = nil
     ) -> EventLoopFuture<MQTTBenchClient> {
         let client = MQTTBenchClient(version: version, clock: clock, maximumInflight: maximumInflight)
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
-            .channelInitializer { channel in channel.pipeline.addHandler(client) }
+            .channelInitializer { channel in
+                do {
+                    try tls?(channel)
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+                return channel.pipeline.addHandler(client)
+            }
         if let source {
             bootstrap = bootstrap.bind(to: source)
         }

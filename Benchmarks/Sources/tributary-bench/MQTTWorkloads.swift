@@ -9,6 +9,9 @@ struct MQTTOptions: ParsableArguments {
     @Option(help: "The MQTT broker, HOST:PORT.")
     var mqtt: String = "127.0.0.1:1883"
 
+    @Option(help: "Connect with TLS (mqtts), trusting the CAs in this PEM file.")
+    var mqttTlsCa: String?
+
     @Option(help: "MQTT protocol version: 3.1.1 or 5.")
     var mqttVersion: String = "3.1.1"
 
@@ -49,7 +52,8 @@ struct MQTTOptions: ParsableArguments {
     }
 
     var parameters: [String: String] {
-        ["mqtt-version": mqttVersion, "qos": String(qos), "payload-size": String(payloadSize), "max-inflight": String(maxInflight)]
+        ["mqtt-version": mqttVersion, "qos": String(qos), "payload-size": String(payloadSize), "max-inflight": String(maxInflight),
+         "tls": mqttTlsCa == nil ? "no" : "yes"]
     }
 }
 
@@ -60,6 +64,7 @@ func connectClients(
     configure: @escaping (Int, MQTTBenchClient) -> Void = { _, _ in }
 ) throws -> [MQTTBenchClient] {
     let version = try options.version
+    let tls = try BenchTLS.setup(caFile: options.mqttTlsCa)
     var clients = [MQTTBenchClient?](repeating: nil, count: count)
     var next = 0
     while next < count {
@@ -67,7 +72,7 @@ func connectClients(
         let futures = slice.map { index -> EventLoopFuture<MQTTBenchClient> in
             let loop = run.loop(index)
             let id = clientId(index)
-            return MQTTBenchClient.connect(on: loop, to: address, source: source?(index), version: version, clock: run.clock, maximumInflight: options.maxInflight)
+            return MQTTBenchClient.connect(on: loop, to: address, source: source?(index), version: version, clock: run.clock, maximumInflight: options.maxInflight, tls: tls)
                 .flatMap { client in
                     configure(index, client)
                     return client.handshake(clientId: id, keepAliveSeconds: keepAlive).map { _ in client }

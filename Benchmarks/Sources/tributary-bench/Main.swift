@@ -14,7 +14,7 @@ struct TributaryBench: ParsableCommand {
         `tributary-bench --compare A.json B.json` prints the side-by-side table of two sets of reports with ratios.
         """,
         subcommands: [
-            KafkaProduce.self, KafkaConsume.self, KafkaEndToEnd.self,
+            KafkaProduce.self, KafkaConsume.self, KafkaEndToEnd.self, KafkaConnectRate.self,
             MQTTFanout.self, MQTTIngest.self, MQTTToKafka.self, MQTTConnections.self,
             LoopbackBandwidth.self, References.self,
         ])
