@@ -300,6 +300,7 @@ let package = Package(
             name: "KafkaServerTests",
             dependencies: [
                 "KafkaServer",
+                "AccessControl",
                 "Coordinator",
                 "LogStore",
                 "KafkaProtocol",

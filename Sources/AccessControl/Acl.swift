@@ -182,17 +182,9 @@ public struct AclIndex: Sendable {
         return found
     }
 
-    /// Whether any binding of this resource type (for this principal, when given) could allow `operation`
-    /// on some resource: Kafka lets a producer without IDEMPOTENT_WRITE on the cluster get a producer id
-    /// when it may write to some topic.
-    func anyAllows(_ operation: AclOperation, type: AclResourceType, principal: String, host: String) -> Bool {
-        let candidates = (literal[type]?.values.joined().map { $0 } ?? []) + (prefixed[type] ?? [])
-        let denied = candidates.contains {
-            $0.permission == .deny && $0.resourceName == "*" && $0.patternType == .literal && Self.covers($0, principal: principal, host: host)
-                && ($0.operation == operation || $0.operation == .all)
-        }
-        if denied { return false }
-        return candidates.contains { $0.permission == .allow && Self.covers($0, principal: principal, host: host) && $0.operation.allowsToo(operation) }
+    /// Every binding of a resource type.
+    func all(of type: AclResourceType) -> [AclBinding] {
+        (literal[type]?.values.joined().map { $0 } ?? []) + (prefixed[type] ?? [])
     }
 
     static func covers(_ binding: AclBinding, principal: String, host: String) -> Bool {
@@ -232,10 +224,30 @@ public struct AclPolicy: Sendable {
         return allowed
     }
 
-    /// Whether the principal may do `operation` to some resource of the type (Kafka's
-    /// `authorizeByResourceType`, used for InitProducerId without a transactional id).
+    /// Whether the principal may do `operation` to some resource of the type, as Kafka's
+    /// `Authorizer.authorizeByResourceType` decides it (used for InitProducerId without a transactional id):
+    /// first the decision for a made-up literal name (super users, allow.everyone.if.no.acl.found, `*`
+    /// ACLs); then an ALLOW for the operation (or ALL) that no DENY covers: a literal `*` DENY refuses all,
+    /// a literal `*` ALLOW grants, a prefixed ALLOW counts unless a DENY prefix is a prefix of it, a literal
+    /// ALLOW unless a literal DENY of that name or a DENY prefix covers it.
     public func authorizeAny(_ index: AclIndex, principal: String, host: String, operation: AclOperation, resourceType: AclResourceType) -> Bool {
-        if superUsers.contains(principal) { return true }
-        return index.anyAllows(operation, type: resourceType, principal: principal, host: host)
+        if authorize(index, principal: principal, host: host, operation: operation, resourceType: resourceType, resourceName: "hardcode") {
+            return true
+        }
+        var denyLiterals: Set<String> = [], denyPrefixes: [String] = [], allowLiterals: Set<String> = [], allowPrefixes: [String] = []
+        for binding in index.all(of: resourceType)
+        where AclIndex.covers(binding, principal: principal, host: host) && (binding.operation == operation || binding.operation == .all) {
+            switch (binding.permission, binding.patternType) {
+            case (.deny, .literal): denyLiterals.insert(binding.resourceName)
+            case (.deny, .prefixed): denyPrefixes.append(binding.resourceName)
+            case (.allow, .literal): allowLiterals.insert(binding.resourceName)
+            case (.allow, .prefixed): allowPrefixes.append(binding.resourceName)
+            default: break
+            }
+        }
+        if denyLiterals.contains("*") { return false }
+        if allowLiterals.contains("*") { return true }
+        if allowPrefixes.contains(where: { prefix in !denyPrefixes.contains { prefix.hasPrefix($0) } }) { return true }
+        return allowLiterals.contains { name in !denyLiterals.contains(name) && !denyPrefixes.contains { name.hasPrefix($0) } }
     }
 }

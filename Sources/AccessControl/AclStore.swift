@@ -12,8 +12,9 @@ public struct AclStoreError: Error, Sendable, CustomStringConvertible {
 /// value = the same JSON, or a tombstone when the binding is deleted), as Apache Kafka keeps ACLs in its
 /// metadata log. Read whole at start; a change is appended durably before it is acknowledged or used.
 ///
-/// Thread-safe: a decision takes the lock to copy the index (a value with copy-on-write storage); changes
-/// are computed and queued to the log under the same lock, so the log's order is the order of the changes.
+/// Thread-safe: a decision takes the lock to copy the index (a value with copy-on-write storage). Changes run
+/// one at a time (`SerialChanges`): each is computed from the ACLs in force, written as one batch, and put in
+/// force once durable, so what is in force is always what the log says.
 public final class AclStore: Sendable {
     public static let topic = "__acls"
     public static let topicConfigs = ["cleanup.policy": "compact", "retention.ms": "-1"]
@@ -21,11 +22,10 @@ public final class AclStore: Sendable {
     private struct State {
         /// What decisions use: bindings whose record is durable.
         var committed = AclIndex()
-        /// Committed plus changes still being written; new changes are computed from it.
-        var latest = AclIndex()
     }
 
     private let state = NIOLockedValueBox(State())
+    private let changes = SerialChanges()
     private let log: (any PartitionLog)?
     private let logger: Logger
     public let policy: AclPolicy
@@ -56,10 +56,7 @@ public final class AclStore: Sendable {
         self.log = log
         self.logger = logger
         self.policy = policy
-        state.withLockedValue { state in
-            state.committed = AclIndex(bindings)
-            state.latest = state.committed
-        }
+        state.withLockedValue { $0.committed = AclIndex(bindings) }
     }
 
     public var bindings: Set<AclBinding> { state.withLockedValue { $0.committed.bindings } }
@@ -86,53 +83,39 @@ public final class AclStore: Sendable {
 
     /// Removes what each filter selects; returns, per filter, the bindings it removed, once durable.
     public func delete(_ filters: [AclBindingFilter]) async throws -> [[AclBinding]] {
-        var perFilter: [[AclBinding]] = []
-        _ = try await change(adding: [], removing: { index in
-            perFilter = filters.map { filter in index.bindings.filter(filter.matches).sorted(by: Self.order) }
-            return Set(perFilter.joined())
-        })
-        return perFilter
+        try await change(adding: [], removing: { index in filters.map { filter in index.bindings.filter(filter.matches).sorted(by: Self.order) } })
     }
 
-    private func change(adding: [AclBinding], removing: (AclIndex) -> Set<AclBinding>) async throws {
-        let (added, removed, appends): ([AclBinding], [AclBinding], [DurableAppend]) = try state.withLockedValue { state in
-            let added = Array(Set(adding.filter { !state.latest.bindings.contains($0) }))
-            let removed = Array(removing(state.latest).subtracting(adding))
-            for binding in added { state.latest.insert(binding) }
-            for binding in removed { state.latest.remove(binding) }
-            guard let log else { return (added, removed, []) }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            var records: [(key: String, value: Data?)] = []
-            for binding in added {
-                let json = try encoder.encode(binding)
-                records.append((String(decoding: json, as: UTF8.self), json))
+    /// One change: computed from the ACLs in force, written as one batch, in force once durable.
+    private func change(adding: [AclBinding], removing: @escaping @Sendable (AclIndex) -> [[AclBinding]]) async throws -> [[AclBinding]] {
+        try await changes.run { [self] in
+            let current = state.withLockedValue { $0.committed }
+            let removedPerFilter = removing(current)
+            let added = Array(Set(adding.filter { !current.bindings.contains($0) }))
+            let removed = Array(Set(removedPerFilter.joined()).subtracting(adding))
+            guard !added.isEmpty || !removed.isEmpty else { return removedPerFilter }
+            if let log {
+                do {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = .sortedKeys
+                    var records: [(key: String, value: Data?)] = []
+                    for binding in added {
+                        let json = try encoder.encode(binding)
+                        records.append((String(decoding: json, as: UTF8.self), json))
+                    }
+                    for binding in removed { records.append((String(decoding: try encoder.encode(binding), as: UTF8.self), nil)) }
+                    try await DurableAppend.queue(records, to: log).value()
+                } catch {
+                    logger.error("could not store a change to the ACLs", metadata: ["error": "\(error)"])
+                    throw AclStoreError("the ACLs could not be written: \(error)")
+                }
             }
-            for binding in removed { records.append((String(decoding: try encoder.encode(binding), as: UTF8.self), nil)) }
-            do {
-                return (added, removed, try DurableAppend.queue(records, to: log))
-            } catch {
-                for binding in added { state.latest.remove(binding) }
-                for binding in removed { state.latest.insert(binding) }
-                throw error
-            }
-        }
-        do {
-            for append in appends { try await append.value() }
-        } catch {
             state.withLockedValue { state in
-                for binding in added where !state.committed.bindings.contains(binding) { state.latest.remove(binding) }
-                for binding in removed where state.committed.bindings.contains(binding) { state.latest.insert(binding) }
+                for binding in added { state.committed.insert(binding) }
+                for binding in removed { state.committed.remove(binding) }
             }
-            logger.error("could not store a change to the ACLs", metadata: ["error": "\(error)"])
-            throw AclStoreError("the ACLs could not be written: \(error)")
-        }
-        state.withLockedValue { state in
-            for binding in added { state.committed.insert(binding) }
-            for binding in removed { state.committed.remove(binding) }
-        }
-        if !added.isEmpty || !removed.isEmpty {
             logger.info("ACLs changed", metadata: ["added": "\(added.count)", "removed": "\(removed.count)"])
+            return removedPerFilter
         }
     }
 

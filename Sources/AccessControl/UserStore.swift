@@ -44,8 +44,9 @@ public struct UserStoreError: Error, Sendable, CustomStringConvertible {
 /// keeps SCRAM credentials in its metadata log. Read whole at start; every change is appended durably
 /// before it is acknowledged or used.
 ///
-/// Thread-safe: lookups take a lock for a dictionary read; changes are queued to the log under the same
-/// lock, so the order of records in the log is the order in which the changes were made.
+/// Thread-safe: lookups take a lock for a dictionary read. Changes run one at a time (`SerialChanges`): each
+/// is computed from the users in force, written as one batch, and in force once durable, so what is in
+/// force is always what the log says.
 public final class UserStore: Sendable {
     public static let topic = "__users"
     public static let topicConfigs = ["cleanup.policy": "compact", "retention.ms": "-1"]
@@ -53,8 +54,6 @@ public final class UserStore: Sendable {
     private struct State {
         /// What authentication uses: changes whose record is durable.
         var committed: [String: UserRecord] = [:]
-        /// Committed plus changes still being written; new changes are computed from it.
-        var latest: [String: UserRecord] = [:]
         /// Passwords already checked with PBKDF2, as a keyed hash (never the password), so that a device
         /// reconnecting does not pay thousands of HMACs each time. One entry per user (bounded by the user
         /// count); dropped whenever the user changes.
@@ -64,6 +63,7 @@ public final class UserStore: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    private let changes = SerialChanges()
     private let log: (any PartitionLog)?
     private let logger: Logger
     /// Per-process secrets: the key of the verified-password cache, and of the fake salts SCRAM shows for
@@ -111,10 +111,7 @@ public final class UserStore: Sendable {
     private init(log: (any PartitionLog)?, users: [String: UserRecord], logger: Logger) {
         self.log = log
         self.logger = logger
-        state.withLockedValue { state in
-            state.committed = users
-            state.latest = users
-        }
+        state.withLockedValue { $0.committed = users }
     }
 
     public var isEmpty: Bool { state.withLockedValue { $0.committed.isEmpty } }
@@ -159,44 +156,41 @@ public final class UserStore: Sendable {
     /// Applies `changes` in order and returns once they are durable in the log (and in use). A delete of
     /// a credential that does not exist is not an error here: the API handler checks that first.
     public func apply(_ changes: [UserChange]) async throws {
-        // Each touched user's whole record after the changes, computed and queued under one lock so that
-        // the log holds the records in the order the changes were made.
-        let records: [(name: String, record: UserRecord?)]
-        do {
-            let promises: [DurableAppend]
-            (records, promises) = try state.withLockedValue { state in
-                var touched: [String] = []
+        try await self.changes.run { [self] in
+            // Each touched user's whole record after the changes, from the users in force.
+            var records: [(name: String, record: UserRecord?)] = []
+            state.withLockedValue { state in
+                var working: [String: UserRecord?] = [:]
                 for change in changes {
-                    var record = state.latest[change.user] ?? UserRecord(name: change.user)
+                    var record = (working[change.user] ?? state.committed[change.user]) ?? UserRecord(name: change.user)
                     switch change {
                     case .upsert(_, let mechanism, let credential): record.credentials[mechanism.rawValue] = credential
                     case .delete(_, let mechanism): record.credentials[mechanism.rawValue] = nil
                     }
-                    state.latest[change.user] = record.credentials.isEmpty ? nil : record
-                    if !touched.contains(change.user) { touched.append(change.user) }
+                    working[change.user] = .some(record.credentials.isEmpty ? nil : record)
+                    if !records.contains(where: { $0.name == change.user }) { records.append((change.user, nil)) }
                 }
-                let records = touched.map { (name: $0, record: state.latest[$0]) }
-                guard let log else { return (records, []) }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = .sortedKeys
-                let keyed = try records.map { (key: $0.name, value: Optional(try encoder.encode($0.record ?? UserRecord(name: $0.name)))) }
-                return (records, try DurableAppend.queue(keyed, to: log))
+                records = records.map { ($0.name, working[$0.name] ?? nil) }
             }
-            for promise in promises { try await promise.value() }
-        } catch {
+            if let log {
+                do {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = .sortedKeys
+                    let keyed = try records.map { (key: $0.name, value: Optional(try encoder.encode($0.record ?? UserRecord(name: $0.name)))) }
+                    try await DurableAppend.queue(keyed, to: log).value()
+                } catch {
+                    logger.error("could not store a change to the user base", metadata: ["error": "\(error)"])
+                    throw UserStoreError("the user base could not be written: \(error)")
+                }
+            }
             state.withLockedValue { state in
-                for name in Set(changes.map(\.user)) { state.latest[name] = state.committed[name] }
+                for (name, record) in records {
+                    state.committed[name] = record
+                    state.verifiedPasswords[name] = nil
+                    if record == nil { state.removed.insert(name) } else { state.removed.remove(name) }
+                }
             }
-            logger.error("could not store a change to the user base", metadata: ["error": "\(error)"])
-            throw UserStoreError("the user base could not be written: \(error)")
+            logger.info("user base changed", metadata: ["users": "\(records.map(\.name).joined(separator: ","))"])
         }
-        state.withLockedValue { state in
-            for (name, record) in records {
-                state.committed[name] = record
-                state.verifiedPasswords[name] = nil
-                if record == nil { state.removed.insert(name) } else { state.removed.remove(name) }
-            }
-        }
-        logger.info("user base changed", metadata: ["users": "\(records.map(\.name).joined(separator: ","))"])
     }
 }

@@ -34,6 +34,7 @@ public final class KafkaClientConnection: ChannelInboundHandler, @unchecked Send
         self.clientId = clientId
     }
 
+    /// The connection's loop. (Read off the loop too: `connect` completes after `handlerAdded` set it.)
     public var eventLoop: any EventLoop { context!.eventLoop }
     public var inflight: Int { pending.count }
 
@@ -105,8 +106,12 @@ public final class KafkaClientConnection: ChannelInboundHandler, @unchecked Send
         } else {
             cumulation!.writeBuffer(&incoming)
         }
-        while let buffer = cumulation, let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self),
-              buffer.readableBytes >= 4 + Int(size) {
+        while let buffer = cumulation, let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) {
+            guard size >= 0 else {
+                failAll(KafkaClientError("a Kafka response frame with a negative size"), context: context)
+                return
+            }
+            guard buffer.readableBytes >= 4 + Int(size) else { break }
             var rest = buffer
             rest.moveReaderIndex(forwardBy: 4)
             var frame = rest.readSlice(length: Int(size))!

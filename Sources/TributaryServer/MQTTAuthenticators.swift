@@ -139,9 +139,16 @@ final class HTTPAuthenticator: MQTTAuthenticator {
     }
 
     func authenticate(_ credentials: MQTTCredentials, on eventLoop: any EventLoop) -> EventLoopFuture<MQTTAuthenticationDecision> {
+        var password: String? = nil
+        if let bytes = credentials.password {
+            // JSON carries text: a binary password is not this service's to judge (and two of them must
+            // never share a cached answer).
+            guard let text = String(validating: bytes, as: UTF8.self) else { return eventLoop.makeSucceededFuture(.ignore) }
+            password = text
+        }
         let question = Question(
             clientid: credentials.clientId, username: credentials.username,
-            password: credentials.password.map { String(decoding: $0, as: UTF8.self) }, peer: credentials.remoteAddress,
+            password: password, peer: credentials.remoteAddress,
             protocol_: credentials.protocolVersion == .v5 ? "MQTT 5.0" : "MQTT 3.1.1", listener: credentials.listener.rawValue)
         let body: Data
         do {
@@ -297,7 +304,11 @@ struct SignedPasswordAuthenticator: MQTTAuthenticator {
             return eventLoop.makeSucceededFuture(.deny(.badUserNameOrPassword))
         }
         if let maximumSkewMilliseconds {
-            guard let timestamp = parsed.parameters["timestamp"].flatMap({ Int64($0) }), abs(clock() - timestamp) <= maximumSkewMilliseconds else {
+            // (Overflow-safe: the timestamp is the device's, any Int64.)
+            guard let timestamp = parsed.parameters["timestamp"].flatMap({ Int64($0) }),
+                case let (difference, overflow) = clock().subtractingReportingOverflow(timestamp), !overflow,
+                difference.magnitude <= maximumSkewMilliseconds.magnitude
+            else {
                 return eventLoop.makeSucceededFuture(.deny(.notAuthorized))
             }
         }

@@ -609,6 +609,9 @@ public struct ServerConfiguration: Sendable {
                 if let unknown = names.first(where: { !known.contains($0) }) {
                     throw ConfigurationError("\(name): \(unknown) is not one of \(known.joined(separator: ", "))")
                 }
+                guard !names.isEmpty else {
+                    throw ConfigurationError("\(name) must name at least one of \(known.joined(separator: ", ")) (anonymous clients: mqtt-allow-anonymous)")
+                }
                 if name == "mqtt-authenticators" {
                     mqttAuthenticators = names
                 } else if let kind = MQTTListenerKind(rawValue: String(name.dropFirst("mqtt-authenticators-".count))) {

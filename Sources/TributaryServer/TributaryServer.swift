@@ -170,6 +170,10 @@ struct MQTTAuthenticatorSetup {
     var chain: [any MQTTAuthenticator] = []
     var perListener: [MQTTListenerKind: [any MQTTAuthenticator]] = [:]
     var http: HTTPAuthenticator? = nil
+    /// Whether an authenticator other than the user base is configured: then a client with a user name that
+    /// no authenticator vouches for (all ignored it: unknown, or the HTTP service unreachable) is refused,
+    /// as EMQX refuses what a chain ends without deciding, even while the user base is empty.
+    var checksIdentities = false
 
     static let order = ["jwt", "cert", "signed", "users", "http"]
 
@@ -201,6 +205,7 @@ struct MQTTAuthenticatorSetup {
                 return authenticator
             }
         }
+        checksIdentities = available.keys.contains { $0 != "users" }
         chain = try configuration.mqttAuthenticators.map { try resolve($0, "mqtt-authenticators") } ?? Self.order.compactMap { available[$0] }
         for (kind, names) in configuration.mqttListenerAuthenticators {
             perListener[kind] = try resolve(names, "mqtt-authenticators-\(kind.rawValue)")
@@ -372,7 +377,7 @@ struct MQTTService: Service {
             eventLoop: group.next(), configuration: mqttConfiguration, messageLog: messageLog, stateStore: stateStore,
             events: RuleEventTap(sink: eventTopic, engine: rules), logger: logger, clock: clock,
             authenticators: authenticators.chain, listenerAuthenticators: authenticators.perListener,
-            hasUsers: { !(broker.users?.isEmpty ?? true) })
+            hasUsers: { [checksIdentities = authenticators.checksIdentities] in checksIdentities || !(broker.users?.isEmpty ?? true) })
         core.observeRoutedMessages { message in rules.routed(message) }
         rules.attach(core)
         try await core.start()

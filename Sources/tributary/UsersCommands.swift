@@ -34,7 +34,9 @@ struct AdminConnectionOptions: ParsableArguments {
             var configuration = TLSConfiguration.makeClientConfiguration()
             if let tlsCA { configuration.trustRoots = .file(tlsCA) }
             let context = try NIOSSLContext(configuration: configuration)
-            let serverName = host.first?.isLetter == true ? host : nil
+            // SNI and name checks for a host name; an address literal has neither.
+            let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+            let serverName = isAddress ? nil : host
             tls = { channel in
                 try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
             }
@@ -47,6 +49,10 @@ struct AdminConnectionOptions: ParsableArguments {
                 guard let password = ProcessInfo.processInfo.environment["TRIBUTARY_ADMIN_PASSWORD"] else {
                     throw ValidationError("set TRIBUTARY_ADMIN_PASSWORD to the password of \(adminUser) (never on the command line)")
                 }
+                if !usesTLS && !isLoopback(host) {
+                    // SASL PLAIN sends the password as it is: say so when nothing encrypts it.
+                    FileHandle.standardError.write(Data("warning: \(adminUser)'s password goes to \(bootstrapServer) unencrypted (SASL PLAIN over SASL_PLAINTEXT); use --security-protocol SASL_SSL\n".utf8))
+                }
                 try await authenticate(connection, user: adminUser, password: password)
             }
             let result = try await body(connection)
@@ -56,6 +62,10 @@ struct AdminConnectionOptions: ParsableArguments {
             connection.eventLoop.execute { connection.close() }
             throw error
         }
+    }
+
+    private func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1"
     }
 
     private func authenticate(_ connection: KafkaClientConnection, user: String, password: String) async throws {

@@ -127,3 +127,28 @@ import Testing
         try await pool.shutdownGracefully()
     }
 }
+
+@Suite struct AclAuthorizeByResourceTypeTests {
+    func binding(_ name: String, _ pattern: AclPatternType = .literal, _ permission: AclPermission = .allow, operation: AclOperation = .write) -> AclBinding {
+        AclBinding(resourceType: .topic, resourceName: name, patternType: pattern, principal: "User:alice", operation: operation, permission: permission)
+    }
+
+    func any(_ bindings: [AclBinding], _ policy: AclPolicy = AclPolicy()) -> Bool {
+        AclStore(bindings: bindings, policy: policy).authorizeAny(principal: "User:alice", host: "h", operation: .write, resourceType: .topic)
+    }
+
+    @Test func asKafkasDefaultImplementation() {
+        #expect(!any([]))
+        #expect(any([], AclPolicy(allowEveryoneIfNoAclFound: true)))
+        #expect(any([], AclPolicy(superUsers: ["User:alice"])))
+        #expect(any([binding("t")]))
+        #expect(any([binding("t", operation: .all)]))
+        #expect(!any([binding("t", operation: .read)]))  // no implied operations here
+        #expect(!any([binding("t"), binding("t", .literal, .deny)]))
+        #expect(!any([binding("t"), binding("*", .literal, .deny)]))
+        #expect(!any([binding("topic-1"), binding("topic-", .prefixed, .deny)]))
+        #expect(!any([binding("topic-1", .prefixed), binding("topic-", .prefixed, .deny)]))
+        #expect(any([binding("topic-1"), binding("other-", .prefixed, .deny)]))
+        #expect(any([binding("*")]))
+    }
+}

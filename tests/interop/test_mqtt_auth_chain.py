@@ -64,8 +64,10 @@ class Webhook:
         return f"http://127.0.0.1:{self.port}/mqtt/auth"
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        if self.thread is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.thread = None
 
 
 @pytest.fixture
@@ -152,6 +154,10 @@ def test_signed_passwords_of_provisioned_devices(server_factory, workdir):
     device.paho.username_pw_set("dev2&pk1", sign("s3cr3t-two", "meter-7", "dev2", "pk1", now))
     device.connect()
     device.publish("meters/7", b"42", qos=1)
+    # Another provisioned device cannot sign its way into meter-7's session: it belongs to dev2&pk1.
+    thief_id = f"meter-7|securemode=2,signmethod=hmacsha256,timestamp={now}|"
+    assert connack_code(server.mqtt_port, thief_id, username="dev1&pk1", password=sign("s3cr3t-one", "meter-7", "dev1", "pk1", now)) == 0x87
+    assert device.disconnected is None
     device.close()
     headers = headers_of(server.bootstrap, b"42")
     assert headers["mqtt.client_id"] == b"meter-7"
@@ -191,3 +197,15 @@ def test_certificate_identities_over_secure_websocket(server_factory, certificat
     device.publish("telemetry/wss", b"from-a-certificate", qos=1)
     device.close()
     assert headers_of(tls.server.bootstrap, b"from-a-certificate")["mqtt.username"] == b"device-1"
+
+
+@pytest.mark.timeout(60)
+def test_an_unreachable_webhook_lets_nobody_in_by_name(server_factory, webhook):
+    """With anonymous access on and an empty user base, a client with a user name that no authenticator
+    vouches for (the service ignores it, or cannot be reached) is refused, as EMQX refuses what its chain
+    ends without deciding; clients without a user name stay anonymous."""
+    server = server_factory("--mqtt-auth-http-url", webhook.url, "--mqtt-auth-http-timeout-ms", "300").start()
+    assert connack_code(server.mqtt_port, unique("d"), username="ignore-dev", password="pw") == 0x86
+    webhook.close()
+    assert connack_code(server.mqtt_port, unique("d"), username="allow-new", password="pw") == 0x86
+    assert connack_code(server.mqtt_port, unique("d")) == 0

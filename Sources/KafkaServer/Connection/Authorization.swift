@@ -4,8 +4,14 @@
 public import AccessControl
 
 extension RequestContext {
-    /// The client's address as ACL hosts name it ("127.0.0.1").
-    var aclHost: String { clientHost.hasPrefix("/") ? String(clientHost.dropFirst()) : clientHost }
+    /// The client's address as ACL hosts name it ("127.0.0.1"); an IPv4 client of an IPv6 listener
+    /// (`::ffff:10.0.0.1`) is named by its IPv4 address, as Java does.
+    var aclHost: String {
+        let host = clientHost.hasPrefix("/") ? String(clientHost.dropFirst()) : clientHost
+        let mapped = "::ffff:"
+        if host.lowercased().hasPrefix(mapped), case let rest = host.dropFirst(mapped.count), rest.contains(".") { return String(rest) }
+        return host
+    }
 
     /// Whether the principal may do `operation` on the resource. A denial is logged unless `quietly` (Kafka
     /// too keeps quiet when it only filters what a listing shows).

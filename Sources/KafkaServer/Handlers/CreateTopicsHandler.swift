@@ -93,7 +93,12 @@ enum CreateTopicsHandler {
                         try broker.createTopic(name: creatable.name, partitions: partitions, configs: configs, validateOnly: request.validateOnly)
                     }
                     result.topicId = request.validateOnly ? .zero : topic.topicId
-                    if version >= 5 {
+                    if version >= 5 && !context.authorized(.describeConfigs, .topic, creatable.name, quietly: true) {
+                        // As Kafka: created, but its configs are not shown to who may not describe them.
+                        result.numPartitions = partitions
+                        result.replicationFactor = 1
+                        result.topicConfigErrorCode = KafkaErrorCode.topicAuthorizationFailed.rawValue
+                    } else if version >= 5 {
                         result.numPartitions = partitions
                         result.replicationFactor = 1
                         result.configs = ConfigDescriptions.topic(topic, broker: broker).map {

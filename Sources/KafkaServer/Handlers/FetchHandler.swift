@@ -63,7 +63,9 @@ enum FetchHandler {
             } else if broker.topics.topic(named: name) == nil {
                 topicKnown = false
             }
-            if Broker.isHidden(topic: name) || (topicKnown && !context.authorized(.read, .topic, name)) {
+            // Unknown topic ids (v13+) stay UNKNOWN_TOPIC_ID; a name is checked whether or not it exists, so
+            // that the answer does not tell who may not read it which topics exist (as Kafka).
+            if Broker.isHidden(topic: name) || ((topicKnown || context.version < 13) && !context.authorized(.read, .topic, name)) {
                 // The user base and the ACLs are no client's to read; with ACLs, reading needs READ.
                 topicKnown = false
                 unknownCode = .topicAuthorizationFailed

@@ -72,7 +72,8 @@ public protocol MQTTAuthenticator: Sendable {
 /// The authenticators of a broker, asked in order (a listener kind may have a chain of its own,
 /// `perListener`); the end of the chain (everyone ignored the client)
 /// follows mosquitto: a client without a user name is let in only with `allowAnonymous`, a client with one
-/// is refused unless no authenticator knows any user (`hasUsers` false) and anonymous access is on.
+/// is refused unless no authenticator could know any user (`hasUsers` false: no users, and nothing but
+/// the user base configured) and anonymous access is on.
 ///
 /// Peers whose attempts keep failing are slowed down: after `maximumFailuresPerMinute` failures from one
 /// address within a minute its further CONNECTs are refused at once (0x9F Connection rate exceeded; 3.1.1:
