@@ -109,7 +109,13 @@ echo "disk reference: median of ${DISK_SAMPLES[*]} MB/s = $DISK_MBS MB/s"
 MAX_RATE=$(python3 -c 'import json,sys
 r=[x for x in json.load(open(sys.argv[1]))["reports"] if x["label"].startswith("kafka-produce 100 B acks=all")]
 print(int(max(m["value"] for m in r[0]["metrics"] if m["name"]=="records/s") / 2) if r else 10000)' "$OUT/kafka.json")
+# With acks=all a record is visible only after the flush that covers it: the disk's flush latency, measured
+# just before and after, bounds the end-to-end tail (tools/fsync_latency.py). A low-rate run shows the floor
+# where neither the cores nor the disk's bandwidth are the limit.
+python3 tools/fsync_latency.py "$WORK" 5 | tee -a "$OUT/fsync.txt"
 run "end-to-end at $MAX_RATE records/s" kafka-e2e "${kafka[@]}" --record-size 100 --acks all --rate "$MAX_RATE"
+run "end-to-end at 10,000 records/s" kafka-e2e "${kafka[@]}" --record-size 100 --acks all --rate 10000
+python3 tools/fsync_latency.py "$WORK" 5 | tee -a "$OUT/fsync.txt"
 run "MQTT -> Kafka 10,000 msg/s" mqtt-to-kafka --mqtt "127.0.0.1:$MQTT_PORT" "${kafka[@]:0:8}" --json "$OUT/kafka.json" --devices 100 --rate 10000 --qos 1
 
 "$BENCH" --compare "$OUT/tributary.json" "$OUT/mosquitto.json" --markdown --plot-dir "$OUT/plots" >"$OUT/comparison.md" || FAILED+=("comparison table")
@@ -131,6 +137,10 @@ BENCH_OUT="$OUT" tools/bench-tls.sh || FAILED+=("TLS cost")
     echo "## Kafka (Tributary) next to the machine's disk and loopback bandwidth"
     echo
     cat "$OUT/kafka.md"
+    echo
+    echo "The data directory's disk next to the end-to-end runs (before, after):"
+    echo
+    sed 's/^/- /' "$OUT/fsync.txt" 2>/dev/null
     echo
     echo "## TLS: plaintext (A) and TLS (B) listeners of one server, the same workloads"
     echo
