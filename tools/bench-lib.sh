@@ -1,11 +1,13 @@
 # Shared by tools/bench.sh and tools/bench-tls.sh (sourced): a work directory removed at exit with the
-# processes the script started (append their pids to PIDS), and waiting for a loopback port.
+# processes the script started (append their pids to PIDS) and any other directory it made (CLEAN_DIRS), and
+# waiting for a loopback port.
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tributary-bench.XXXXXX")
 PIDS=()
+CLEAN_DIRS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     wait 2>/dev/null
-    rm -rf "$WORK"
+    rm -rf "$WORK" "${CLEAN_DIRS[@]}"
 }
 trap cleanup EXIT
 

@@ -110,12 +110,39 @@ MAX_RATE=$(python3 -c 'import json,sys
 r=[x for x in json.load(open(sys.argv[1]))["reports"] if x["label"].startswith("kafka-produce 100 B acks=all")]
 print(int(max(m["value"] for m in r[0]["metrics"] if m["name"]=="records/s") / 2) if r else 10000)' "$OUT/kafka.json")
 # With acks=all a record is visible only after the flush that covers it: the disk's flush latency, measured
-# just before and after, bounds the end-to-end tail (tools/fsync_latency.py). A low-rate run shows the floor
-# where neither the cores nor the disk's bandwidth are the limit.
-python3 tools/fsync_latency.py "$WORK" 5 | tee -a "$OUT/fsync.txt"
+# just before and after, bounds the end-to-end tail (tools/fsync_latency.py: one file, and the floor that
+# syncing 6 partitions' files sets under a request). The producer's linger sets the rest of the floor: the
+# first run keeps the clients' 5 ms default, the second lingers 0 ms (records go out as soon as the window
+# allows). A low-rate run shows the floor where neither the cores nor the disk's bandwidth are the limit.
+python3 tools/fsync_latency.py "$WORK" 5 6 | tee -a "$OUT/fsync.txt"
 run "end-to-end at $MAX_RATE records/s" kafka-e2e "${kafka[@]}" --record-size 100 --acks all --rate "$MAX_RATE"
+run "end-to-end at $MAX_RATE records/s, linger 0" kafka-e2e "${kafka[@]}" --record-size 100 --acks all --rate "$MAX_RATE" \
+    --linger-ms 0 --label "kafka-e2e 100 B $MAX_RATE/s acks=all linger 0"
 run "end-to-end at 10,000 records/s" kafka-e2e "${kafka[@]}" --record-size 100 --acks all --rate 10000
-python3 tools/fsync_latency.py "$WORK" 5 | tee -a "$OUT/fsync.txt"
+python3 tools/fsync_latency.py "$WORK" 5 6 | tee -a "$OUT/fsync.txt"
+# The same linger-0 run against a second server whose data directory is in memory (tmpfs): the latency of the
+# path itself (network, append, fetch, the load generator), without the disk's flushes.
+SHM_DATA=""
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then SHM_DATA=$(mktemp -d /dev/shm/tributary-bench.XXXXXX); CLEAN_DIRS+=("$SHM_DATA"); fi
+if [ -n "$SHM_DATA" ]; then
+    SHM_PORT=$((KAFKA_PORT + 1))
+    .build/release/tributary serve --data "$SHM_DATA/data" --kafka-listen "127.0.0.1:$SHM_PORT" --mqtt-listen off \
+        --mqtt-ws-listen off >"$OUT/tributary-tmpfs.log" 2>&1 &
+    SHM_PID=$!
+    PIDS+=("$SHM_PID")
+    if wait_for_port "$SHM_PORT"; then
+        run "end-to-end at $MAX_RATE records/s, linger 0, data on tmpfs" kafka-e2e --kafka "127.0.0.1:$SHM_PORT" \
+            --broker-name tributary --broker-version "$TRIBUTARY_VERSION" --broker-pid "$SHM_PID" --json "$OUT/kafka.json" \
+            --partitions 6 --record-size 100 --acks all --rate "$MAX_RATE" --linger-ms 0 \
+            --label "kafka-e2e 100 B $MAX_RATE/s acks=all linger 0, data on tmpfs"
+    else
+        FAILED+=("the tmpfs server did not start")
+    fi
+    kill "$SHM_PID" 2>/dev/null; wait "$SHM_PID" 2>/dev/null
+    rm -rf "$SHM_DATA"
+else
+    echo "== /dev/shm is not writable here: no end-to-end run with the data in memory"
+fi
 run "MQTT -> Kafka 10,000 msg/s" mqtt-to-kafka --mqtt "127.0.0.1:$MQTT_PORT" "${kafka[@]:0:8}" --json "$OUT/kafka.json" --devices 100 --rate 10000 --qos 1
 
 "$BENCH" --compare "$OUT/tributary.json" "$OUT/mosquitto.json" --markdown --plot-dir "$OUT/plots" >"$OUT/comparison.md" || FAILED+=("comparison table")
