@@ -2,7 +2,7 @@
 """The data directory's disk as a durable log sees it, in two measurements of a few seconds each:
 
 1. one file: appends of 4 KiB, each followed by fdatasync; how long each append + fdatasync took.
-2. several files (a topic's partitions): a request writes 16 KiB to each of FILES files, every 0.2 ms,
+2. several files (a topic's partitions): a request writes 16 KiB to each of FILES files, at most every 0.2 ms,
    and is done when all of them are synced; each file has its own flusher that syncs whatever was written
    and goes again while more is waiting (group commit, as the server's partition logs do). How long from a
    request's writes until all its files were synced: the floor that the disk alone sets under an acks=all

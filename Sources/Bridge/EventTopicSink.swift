@@ -10,39 +10,28 @@ public final class EventTopicSink: MQTTEventSink {
     public let topic: String
     /// The events written to the topic (the broker may emit more, for rules).
     let written: Set<String>
-    let topics: TopicCache
-    let appender: BatchingAppender
+    let writer: KeyedRecordWriter
     let logger: Logger
     private let failures = NIOLockedValueBox<(count: Int, lastLogged: Int64)>((0, 0))
 
     public init(topic: String, events: Set<String>, provider: any TopicProvider, logger: Logger) {
         self.topic = topic
         self.written = events
-        let topics = TopicCache(provider: provider)
-        self.topics = topics
-        self.appender = BatchingAppender { partition in topics.invalidate(partition.topic) }
+        self.writer = KeyedRecordWriter(provider: provider)
         self.logger = logger
     }
 
     public func prepareTopic() throws {
-        _ = try topics.logs(of: topic, partitions: 1)
+        try writer.prepare(topic, partitions: 1)
     }
 
     public func emit(_ event: MQTTEvent) {
         guard written.contains(event.name) else { return }
-        let value = ByteBuffer(string: Self.json(event))
-        do {
-            let logs = try topics.logs(of: topic, partitions: 1)
-            guard !logs.isEmpty else { throw NoPartitions(topic: topic) }
-            let partition = KafkaPartitioner.partition(forKey: event.clientId.utf8, partitions: Int32(logs.count))
-            let record = BatchingAppender.Pending(
-                key: ByteBuffer(string: event.clientId), value: value, headers: [], timestamp: event.timestampMilliseconds
-            ) { result in
-                if case .failure(let error) = result { self.failed(event, error) }
-            }
-            appender.append(record, durable: false, to: logs[Int(partition)], partition: PartitionKey(topic: topic, partition: partition))
-        } catch {
-            failed(event, error)
+        writer.write(
+            to: topic, creatingWith: 1, key: event.clientId, value: ByteBuffer(string: Self.json(event)), headers: [],
+            timestamp: event.timestampMilliseconds, durable: false
+        ) { result in
+            if case .failure(let error) = result { self.failed(event, error) }
         }
     }
 

@@ -8,44 +8,26 @@ import NIOCore
 /// in the topic of its route, keyed by the route's template and partitioned like a Kafka producer would.
 public final class LogMessageLog: MQTTMessageLog {
     let routes: RouteTable
-    let topics: TopicCache
-    let appender: BatchingAppender
+    let writer: KeyedRecordWriter
 
     public init(routes: RouteTable, provider: any TopicProvider) {
         self.routes = routes
-        let topics = TopicCache(provider: provider)
-        self.topics = topics
-        self.appender = BatchingAppender { partition in topics.invalidate(partition.topic) }
+        self.writer = KeyedRecordWriter(provider: provider)
     }
 
     /// Creates the routes' topics that do not exist yet (blocking).
     public func prepareTopics() throws {
         for (topic, partitions) in routes.targetTopics {
-            _ = try topics.logs(of: topic, partitions: partitions)
+            try writer.prepare(topic, partitions: partitions)
         }
     }
 
     public func append(_ message: MQTTMessage, durable: Bool, completion: @escaping @Sendable (Result<LogPosition, any Error>) -> Void) -> PartitionKey {
         let route = routes.route(for: message.topic)
         let key = route.key.render(clientId: message.publisherClientId, username: message.publisherUsername, topic: message.topic)
-        let logs: [any PartitionLog]
-        do {
-            logs = try topics.logs(of: route.to, partitions: route.partitions)
-            guard !logs.isEmpty else { throw NoPartitions(topic: route.to) }
-        } catch {
-            completion(.failure(error))
-            return PartitionKey(topic: route.to, partition: 0)
-        }
-        let partition = KafkaPartitioner.partition(forKey: key.utf8, partitions: Int32(logs.count))
-        let partitionKey = PartitionKey(topic: route.to, partition: partition)
-        let record = BatchingAppender.Pending(
-            key: ByteBuffer(string: key), value: message.payload, headers: MQTTRecordFormat.headers(of: message),
-            timestamp: message.receivedAtMilliseconds
-        ) { result in
-            completion(result.map { LogPosition(partition: partitionKey, offset: $0) })
-        }
-        appender.append(record, durable: durable, to: logs[Int(partition)], partition: partitionKey)
-        return partitionKey
+        return writer.write(
+            to: route.to, creatingWith: route.partitions, key: key, value: message.payload, headers: MQTTRecordFormat.headers(of: message),
+            timestamp: message.receivedAtMilliseconds, durable: durable, completion: completion)
     }
 
     public func read(from start: [PartitionKey: Int64], until end: [PartitionKey: Int64], limit: Int) async throws -> (messages: [MQTTMessage], next: [PartitionKey: Int64]) {
@@ -55,7 +37,7 @@ public final class LogMessageLog: MQTTMessageLog {
             guard messages.count < limit else { break }
             let endOffset = end[partition] ?? startOffset
             guard startOffset < endOffset else { continue }
-            guard let log = try existingLog(partition) else {
+            guard let log = existingLog(partition) else {
                 next[partition] = endOffset  // the topic is gone: nothing to read
                 continue
             }
@@ -96,7 +78,7 @@ public final class LogMessageLog: MQTTMessageLog {
     public func read(positions: [LogPosition]) async throws -> [MQTTMessage] {
         var messages: [MQTTMessage] = []
         for position in positions {
-            guard let log = try existingLog(position.partition) else { continue }
+            guard let log = existingLog(position.partition) else { continue }
             let result: ReadResult
             switch await Self.read(log, from: position.offset, maxBytes: 1) {
             case .records(let read): result = read
@@ -116,10 +98,11 @@ public final class LogMessageLog: MQTTMessageLog {
         return messages
     }
 
+    /// The end offsets of the routes' topics that exist (reading creates none).
     public func endOffsets() async throws -> [PartitionKey: Int64] {
         var ends: [PartitionKey: Int64] = [:]
-        for (topic, partitions) in routes.targetTopics {
-            let logs = try topics.logs(of: topic, partitions: partitions)
+        for topic in routes.targetTopics.keys {
+            guard let logs = writer.topics.existingLogs(of: topic) else { continue }
             for (index, log) in logs.enumerated() {
                 ends[PartitionKey(topic: topic, partition: Int32(index))] = log.offsets.logEndOffset
             }
@@ -143,8 +126,10 @@ public final class LogMessageLog: MQTTMessageLog {
         }
     }
 
-    private func existingLog(_ partition: PartitionKey) throws -> (any PartitionLog)? {
-        let logs = try topics.logs(of: partition.topic, partitions: 1)
-        return Int(partition.partition) < logs.count ? logs[Int(partition.partition)] : nil
+    /// The log of a partition of an existing topic; nil when the topic or partition is gone (a deleted
+    /// topic is not created again by reading it).
+    private func existingLog(_ partition: PartitionKey) -> (any PartitionLog)? {
+        guard let logs = writer.topics.existingLogs(of: partition.topic), partition.partition >= 0, Int(partition.partition) < logs.count else { return nil }
+        return logs[Int(partition.partition)]
     }
 }

@@ -74,8 +74,7 @@ public final class RuleEngine: Sendable {
     public static let publisherPrefix = "$rule/"
 
     let eventLoop: any EventLoop
-    let topics: TopicCache
-    let appender: BatchingAppender
+    let writer: KeyedRecordWriter
     let logger: Logger
     let clock: @Sendable () -> Int64
     private let rules: NIOLockedValueBox<[LoadedRule]>
@@ -95,9 +94,7 @@ public final class RuleEngine: Sendable {
 
     public init(rules: [RuleDefinition], eventLoop: any EventLoop, provider: any TopicProvider, logger: Logger, clock: @escaping @Sendable () -> Int64) {
         self.eventLoop = eventLoop
-        let topics = TopicCache(provider: provider)
-        self.topics = topics
-        self.appender = BatchingAppender { partition in topics.invalidate(partition.topic) }
+        self.writer = KeyedRecordWriter(provider: provider)
         self.logger = logger
         self.clock = clock
         self.rules = NIOLockedValueBox(rules.map(LoadedRule.init))
@@ -112,7 +109,7 @@ public final class RuleEngine: Sendable {
     public func prepareTopics() throws {
         for rule in rules.withLockedValue({ $0 }) {
             if case .topic(let name, _, _, let partitions) = rule.definition.action {
-                _ = try topics.logs(of: name, partitions: partitions)
+                try writer.prepare(name, partitions: partitions)
             }
         }
     }
@@ -216,19 +213,11 @@ public final class RuleEngine: Sendable {
     }
 
     private func append(_ rule: LoadedRule, topic: String, partitions: Int32, key: String, value: ByteBuffer, headers: [RecordHeader], timestamp: Int64) {
-        do {
-            let logs = try topics.logs(of: topic, partitions: partitions)
-            guard !logs.isEmpty else { throw NoPartitions(topic: topic) }
-            let partition = KafkaPartitioner.partition(forKey: key.utf8, partitions: Int32(logs.count))
-            let record = BatchingAppender.Pending(key: ByteBuffer(string: key), value: value, headers: headers, timestamp: timestamp) { result in
-                switch result {
-                case .success: rule.statistics.withLockedValue { $0.outputs += 1 }
-                case .failure(let error): self.failed(rule, "writing to \(topic) failed: \(error)")
-                }
+        writer.write(to: topic, creatingWith: partitions, key: key, value: value, headers: headers, timestamp: timestamp, durable: false) { result in
+            switch result {
+            case .success: rule.statistics.withLockedValue { $0.outputs += 1 }
+            case .failure(let error): self.failed(rule, "writing to \(topic) failed: \(error)")
             }
-            appender.append(record, durable: false, to: logs[Int(partition)], partition: PartitionKey(topic: topic, partition: partition))
-        } catch {
-            failed(rule, "writing to \(topic) failed: \(error)")
         }
     }
 

@@ -492,7 +492,7 @@ struct MQTTService: Service {
     }
 }
 
-/// The bridge's access to topics: existing ones, or created with the given partitions and configs.
+/// The bridge's access to topics: existing ones, or (for writing) created with the given partitions and configs.
 struct BrokerTopicProvider: TopicProvider {
     let broker: Broker
 
@@ -516,6 +516,17 @@ struct BrokerTopicProvider: TopicProvider {
             }
             return log
         }
+    }
+
+    func existingPartitionLogs(of topic: String) -> [any PartitionLog]? {
+        guard let metadata = broker.topics.topic(named: topic) else { return nil }
+        var logs: [any PartitionLog] = []
+        for partition in 0..<metadata.partitionCount {
+            // A partition without a log is being created or deleted right now: the topic is not there yet.
+            guard let log = broker.log(topic: topic, partition: partition) else { return nil }
+            logs.append(log)
+        }
+        return logs
     }
 }
 

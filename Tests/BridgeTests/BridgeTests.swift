@@ -7,24 +7,6 @@ import NIOCore
 import Testing
 
 @Suite struct BridgeTests {
-    /// Values Apache Kafka's own partitioner test expects of murmur2, as signed 32-bit integers.
-    @Test func murmur2MatchesKafka() {
-        let cases: [(String, Int32)] = [
-            ("21", -973_932_308),
-            ("foobar", -790_332_482),
-            ("a-little-bit-long-string", -985_981_536),
-            ("a-little-bit-longer-string", -1_486_304_829),
-            ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
-            ("abc", 479_470_107),
-        ]
-        for (text, expected) in cases {
-            #expect(Int32(bitPattern: KafkaPartitioner.murmur2(Array(text.utf8))) == expected, "\(text)")
-        }
-        #expect(KafkaPartitioner.partition(forKey: Array("anything".utf8), partitions: 1) == 0)
-        let partition = KafkaPartitioner.partition(forKey: Array("foobar".utf8), partitions: 7)
-        #expect(partition == Int32((UInt32(bitPattern: -790_332_482) & 0x7fff_ffff) % 7))
-    }
-
     @Test func keyTemplatesRenderClientUserTopicAndLevels() throws {
         let template = try KeyTemplate(parsing: "${topic.2}/${clientid}:${username}|${topic}|${topic.9}")
         #expect(template.render(clientId: "c1", username: nil, topic: "devices/d7/telemetry") == "d7/c1:|devices/d7/telemetry|")

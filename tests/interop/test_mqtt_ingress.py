@@ -10,7 +10,7 @@ import pytest
 
 from mqtt_helpers import (
     V311, V5, Client, RawClient, consume, end_offsets, headers_of, publish_properties, publish_stream, unique,
-    wait_for_events, write_config,
+    wait_for_events, wait_until, write_config,
 )
 
 CONFIG = """\
@@ -273,3 +273,42 @@ def test_mqtt5_properties_become_record_headers_and_key_template_uses_username(i
     assert headers.get("mqtt.correlation_data") == b"\x00\x01\xfe\xff"
     assert headers.get("site") == b"lab-3"
     assert headers.get("firmware") == b"1.2.0"
+
+
+@pytest.mark.timeout(120)
+def test_a_returning_session_does_not_recreate_a_deleted_topic(server_factory, workdir):
+    """An offline session's backlog lives in its route's topic. When that topic is deleted meanwhile, the
+    session's return reads nothing from it and must not bring the topic back: reading never creates a
+    topic (only writing to a route's topic does)."""
+    from confluent_kafka.admin import AdminClient
+    config = write_config(workdir / "tributary.yaml", 'routes:\n  - from: "orders/kept/#"\n    to: order-backlog\n    partitions: 2\n')
+    server = server_factory("--config", config).start()
+    port = server.mqtt_port
+    subscriber = Client(port, client_id="backlog-keeper", version=V5, clean=False, session_expiry=3600)
+    subscriber.connect()
+    subscriber.subscribe("orders/#", qos=1)
+    subscriber.disconnect()
+    publisher = Client(port, version=V5)
+    publisher.connect()
+    for index in range(5):
+        publisher.publish(f"orders/kept/{index}", f"order-{index}".encode(), qos=1)
+    assert sum(end_offsets(server.bootstrap, "order-backlog").values()) == 5
+
+    admin = AdminClient({"bootstrap.servers": server.bootstrap})
+    admin.delete_topics(["order-backlog"], operation_timeout=10)["order-backlog"].result()
+    wait_until(lambda: "order-backlog" not in admin.list_topics(timeout=10).topics, 15, "the topic to be gone")
+    # A QoS 0 message to the deleted topic fails to be stored: the bridge forgets the topic's logs.
+    publisher.publish("orders/kept/lost", b"lost", qos=0)
+    time.sleep(1)
+
+    returning = Client(port, client_id="backlog-keeper", version=V5, clean=False, session_expiry=3600)
+    try:
+        assert returning.connect() is True
+        # A message routed elsewhere (the fallback topic) arrives: the catch-up over the deleted topic is over.
+        publisher.publish("orders/live", b"live", qos=1)
+        assert [m.payload for m in returning.wait_messages(1, timeout=30)] == [b"live"]
+        returning.disconnect()
+    finally:
+        returning.close()
+        publisher.disconnect()
+    assert "order-backlog" not in admin.list_topics(timeout=10).topics, "reading the backlog created the deleted topic again"

@@ -39,8 +39,9 @@ struct MQTTToKafka: ParsableCommand {
         let mqttAddress = try resolve(mqttOptions.mqtt, option: "--mqtt")
         let run = BenchRun(options: common)
         defer { run.shutdown() }
-        var kafkaOptions = KafkaOptions()
-        kafkaOptions.kafka = kafka
+        // Parsed, not `KafkaOptions()`: an option group made with its plain initializer traps on the first
+        // option read that was not set by hand.
+        let kafkaOptions = try KafkaOptions.parse(["--kafka", kafka])
         let prepared = try prepareKafka(run: run, options: kafkaOptions, topic: kafkaTopic, create: false)
         let partitions = prepared.partitions
         let latest = try run.loop(0).flatSubmit { prepared.admin.offsets(self.kafkaTopic, partitions: partitions, timestamp: -1) }.wait("ListOffsets")
