@@ -19,10 +19,10 @@ import NIOEmbedded
 // drain task down to `channel.write`/`flush`. At QoS 1 the subscriber's PUBACK is part of the cycle too
 // (decoded and handled: the inflight entry is released), so the session stays in a steady state.
 //
-// Not included: sockets and the NIO channel pipeline below `MQTTConnectionHandle` (the write ends in a
-// handler that counts and drops the bytes), `MQTTChannelHandler`'s framing (its cumulation buffer), and the
-// storage append itself: the message log here is a null log that hands out offsets and completes at once
-// (appending to LogStore is measured by StorageBenchmarks). Events and the rules observer are off (the
+// Not included: sockets and the NIO channel pipeline below `MQTTConnectionHandle` (the write ends in a handler
+// that counts and drops the bytes), the packet decoder in front of `MQTTChannelHandler` (`MQTTPacketDecoder`),
+// and the storage append itself: the message log here is a null log that hands out offsets and completes at
+// once (appending to LogStore is measured by StorageBenchmarks). Events and the rules observer are off (the
 // defaults: message.delivered/acked events are not emitted).
 //
 // Counted but not the broker's: the embedded event loop's own bookkeeping. At QoS 0 (32 mallocs per publish
