@@ -33,6 +33,16 @@ final class ManualLog: MQTTMessageLog, @unchecked Sendable {
         }
     }
 
+    /// Completes the oldest `count` appends.
+    func complete(first count: Int) {
+        let pending = appends.prefix(count)
+        appends.removeFirst(min(count, appends.count))
+        for append in pending {
+            append.completion(.success(LogPosition(partition: partition, offset: nextOffset)))
+            nextOffset += 1
+        }
+    }
+
     func failAll() {
         let pending = appends
         appends = []

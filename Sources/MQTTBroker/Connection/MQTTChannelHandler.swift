@@ -15,8 +15,13 @@ import NIOCore
 /// hashing and webhooks run off the loops). Until the answer comes the connection stops reading, and the
 /// packets already read (what the client sent with its CONNECT, at most one socket read) wait here; then the
 /// CONNECT goes to the core with the answer, followed by them.
-final class MQTTChannelHandler: ChannelInboundHandler {
+///
+/// Back-pressure: while the core says too many of the connection's publishes are being stored
+/// (`MQTTReadControl`), the handler holds the channel's reads back, so the socket is not read and the
+/// client's TCP window fills.
+final class MQTTChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let core: MQTTBrokerCore
@@ -31,6 +36,9 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     /// A decode error that came after them: reported once they went to the core, in wire order.
     private var heldError: MQTTDecodingError? = nil
     private var connected = false
+    /// Reads are held back for the core (its publishes are being stored); one read is owed when let go.
+    private var readsHeld = false
+    private var readOwed = false
     private var failed = false
     private var lastReadAt = NIODeadline.now()
     private var keepAliveTimeout: TimeAmount? = nil
@@ -146,7 +154,23 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         }
     }
 
+    func read(context: ChannelHandlerContext) {
+        if readsHeld {
+            readOwed = true
+        } else {
+            context.read()
+        }
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let control = event as? MQTTReadControl {
+            readsHeld = control.hold
+            if !readsHeld && readOwed {
+                readOwed = false
+                context.read()
+            }
+            return
+        }
         if let certificate = event as? MQTTPeerCertificate {
             peerCertificate = certificate
             return

@@ -57,6 +57,14 @@ public final class MQTTConnectionHandle: Sendable {
         }
     }
 
+    /// Stops (true) or resumes (false) reading from the connection: the broker's back-pressure while its
+    /// publishes are being stored.
+    func holdReading(_ hold: Bool) {
+        channel.eventLoop.execute {
+            self.channel.pipeline.fireUserInboundEventTriggered(MQTTReadControl(hold: hold))
+        }
+    }
+
     func close() {
         channel.close(promise: nil)
     }
@@ -72,6 +80,11 @@ public final class MQTTConnectionHandle: Sendable {
             }
         }
     }
+}
+
+/// Tells the connection's channel handler to hold reads back or let them go again.
+struct MQTTReadControl: Sendable {
+    var hold: Bool
 }
 
 /// Tells the connection's channel handler to start the keep alive watch.

@@ -6,6 +6,11 @@ public struct MQTTBrokerConfiguration: Sendable {
     /// QoS 1 and 2 publishes a client may have unacknowledged towards the broker (Receive Maximum);
     /// more is 0x93 Receive Maximum exceeded.
     public var receiveMaximum: UInt16 = 100
+    /// Publishes of one connection (any QoS) whose append has not completed: at this many the connection
+    /// stops being read until half of them are stored, so a publisher that outruns storage (3.1.1 and 5.0
+    /// alike, QoS 0 included) waits in TCP instead of in the broker's memory. The overshoot is what one
+    /// socket read already held.
+    public var maximumPublishesBeingStored = 100
     /// Outbound QoS 1 and 2 messages in flight per client, below the client's own Receive Maximum.
     public var maximumInflight = 100
     /// Messages waiting behind the inflight window per connected client; beyond it they are dropped

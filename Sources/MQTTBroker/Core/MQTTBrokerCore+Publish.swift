@@ -107,10 +107,22 @@ extension MQTTBrokerCore {
         }
         let connectionId = connection.handle.id
         let routedTopic = topic
+        connection.publishesBeingStored += 1
+        if !connection.readingHeld && connection.publishesBeingStored >= configuration.maximumPublishesBeingStored {
+            connection.readingHeld = true
+            connection.handle.holdReading(true)
+        }
         route(message) { [acknowledgement] result in
-            guard let acknowledgement else { return }
             // The connection may be gone; a QoS 2 message stored meanwhile still counts for the session.
             let liveConnection = self.connections[connectionId]
+            if let liveConnection {
+                liveConnection.publishesBeingStored -= 1
+                if liveConnection.readingHeld && liveConnection.publishesBeingStored <= self.configuration.maximumPublishesBeingStored / 2 {
+                    liveConnection.readingHeld = false
+                    liveConnection.handle.holdReading(false)
+                }
+            }
+            guard let acknowledgement else { return }
             switch result {
             case .success:
                 if acknowledgement.kind == .pubRec, let owner = self.sessions[ExactString(clientId)] {

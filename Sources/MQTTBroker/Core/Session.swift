@@ -124,6 +124,10 @@ final class ConnectionState: @unchecked Sendable {
     var unacknowledgedQoS1 = 0
     /// QoS 2 packet ids whose message is being appended; a duplicate meanwhile waits for the first.
     var qos2Appending: Set<UInt16> = []
+    /// Publishes (any QoS) whose append has not completed; bounded by `maximumPublishesBeingStored`.
+    var publishesBeingStored = 0
+    /// Whether the connection was told to stop reading (too many publishes being stored).
+    var readingHeld = false
     /// Acknowledgments in the order of their PUBLISH packets (MQTT 4.6); sent when they reach the head.
     var acknowledgments: Deque<PendingAcknowledgement> = []
     /// Why the connection ends, for the client.disconnected event; nil means the network went away.
