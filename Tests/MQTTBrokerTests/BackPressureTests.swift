@@ -66,4 +66,38 @@ final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
         harness.loop.run()
         _ = try? channel.finish()
     }
+
+    /// A subscriber whose socket does not keep up (its channel not writable): QoS 0 messages to it are
+    /// dropped and counted (message.dropped, queue_full); QoS 1 messages wait in its session's queue and go
+    /// out in order once the channel is writable again.
+    @Test func aSlowSubscriberLosesQoS0AndKeepsQoS1() throws {
+        let harness = Harness { $0.enabledEvents.insert("message.dropped") }
+        let subscriber = try harness.connect("slow")
+        try subscriber.send(.subscribe(MQTTSubscribe(packetId: 1, subscriptions: [MQTTSubscription(filter: "t/#", options: MQTTSubscriptionOptions(qos: .atLeastOnce))])))
+        guard case .subAck = try subscriber.receive() else {
+            Issue.record("expected a SUBACK")
+            return
+        }
+        let publisher = try harness.connect("fast")
+        subscriber.channel.isWritable = false
+        for index in 0..<6 {
+            let qos: MQTTQoS = index % 2 == 0 ? .atMostOnce : .atLeastOnce
+            try publisher.send(.publish(MQTTPublish(qos: qos, topic: "t/\(index)", packetId: qos == .atMostOnce ? nil : UInt16(index), payload: ByteBuffer(string: "m\(index)"))))
+        }
+        harness.log.completeAll()
+        harness.loop.run()
+        #expect(try subscriber.receive() == nil, "nothing is written to a connection without room")
+        let dropped = harness.events.events.withLockedValue { $0 }.filter { $0.name == "message.dropped" }
+        #expect(dropped.map { event in event.fields.first { $0.0 == "reason" }.map { "\($0.1)" } ?? "" } == Array(repeating: "string(\"queue_full\")", count: 3))
+        #expect(dropped.map { event in event.fields.first { $0.0 == "topic" }.map { "\($0.1)" } ?? "" } == ["string(\"t/0\")", "string(\"t/2\")", "string(\"t/4\")"])
+
+        subscriber.channel.isWritable = true
+        subscriber.channel.pipeline.fireChannelWritabilityChanged()
+        harness.loop.run()
+        var delivered: [String] = []
+        while let packet = try subscriber.receive() {
+            if case .publish(let publish) = packet { delivered.append(publish.topic) }
+        }
+        #expect(delivered == ["t/1", "t/3", "t/5"])
+    }
 }

@@ -159,6 +159,44 @@ def test_inflight_window_and_queue_limit_towards_a_slow_subscriber(server_factor
     publisher.send(disconnect_packet(V5))
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_subscriber_that_stops_reading_loses_qos0_messages_not_server_memory(server_factory, raws, version):
+    """A QoS 0 subscriber whose socket is not read: once the kernel's buffers and the server's bound
+    (64 KiB waiting for the connection) are full, its messages are dropped and counted (message.dropped,
+    queue_full) instead of piling up in the server. Every message is either delivered or counted."""
+    server = server_factory().start()
+    port = server.mqtt_port
+    subscriber_id = unique("stalled")
+    topic = f"firehose/{subscriber_id}"
+    subscriber = raws(port)
+    subscriber.connect(subscriber_id, version=version)
+    subscriber.subscribe(topic, qos=0)
+
+    def rss_kib():
+        with open(f"/proc/{server.process.pid}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+    before = rss_kib()
+    publisher = raws(port)
+    publisher.connect(unique("pub"), version=V5)
+    sent, payload = 3000, b"x" * 16384
+    for _ in range(sent):
+        publisher.send(publish_packet(topic, payload, qos=0, version=V5))
+    # The QoS 1 publish's PUBACK comes after every earlier message of the partition was fanned out.
+    publisher.publish(f"marker/{subscriber_id}", b"done", qos=1, packet_id=1)
+    grown_mib = (rss_kib() - before) / 1024
+    assert grown_mib < 24, f"the server grew by {grown_mib:.0f} MiB for {sent * len(payload) >> 20} MiB sent to a stalled subscriber"
+
+    received = [p for p in until_pingresp(subscriber, timeout=60) if p.type == PUBLISH]
+    assert 0 < len(received) < sent
+    dropped = wait_for_event_count(server.bootstrap, subscriber_id, "message.dropped", "queue_full", sent - len(received), timeout=60)
+    assert len(dropped) == sent - len(received), f"{len(received)} delivered + {len(dropped)} dropped != {sent} sent"
+    assert all((event["topic"], event["qos"]) == (topic, 0) for event in dropped[:5]), dropped[:5]
+    subscriber.send(disconnect_packet(version))
+    publisher.send(disconnect_packet(V5))
+
+
 # --- Topic length and levels -----------------------------------------------------------------------------
 
 MAX_TOPIC_LENGTH, MAX_TOPIC_LEVELS = 32, 4

@@ -60,17 +60,27 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        connectionId = core.makeConnectionId()
-        core.connectionOpened(MQTTConnectionHandle(id: connectionId, channel: context.channel))
+        opened(context: context)
         context.fireChannelActive()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         // Added to a channel that is already active (after a WebSocket upgrade).
         if context.channel.isActive && connectionId == 0 {
-            connectionId = core.makeConnectionId()
-            core.connectionOpened(MQTTConnectionHandle(id: connectionId, channel: context.channel))
+            opened(context: context)
         }
+    }
+
+    private func opened(context: ChannelHandlerContext) {
+        let connectionId = core.makeConnectionId()
+        self.connectionId = connectionId
+        let core = self.core
+        core.connectionOpened(MQTTConnectionHandle(id: connectionId, channel: context.channel) { core.connectionHasRoom(connectionId) })
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && connectionId != 0 { core.connectionHasRoom(connectionId) }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -7,16 +7,31 @@ public import NIOCore
 /// Sendable: the properties are immutable or lock-protected; `Channel` is thread-safe and its operations
 /// hop to its loop.
 public final class MQTTConnectionHandle: Sendable {
+    /// How much may wait for a connection whose socket is not keeping up: while this handle's queue holds
+    /// this many bytes, or the channel is not writable (NIO's write buffer past its high watermark, 64 KiB
+    /// by default), the connection has no room: QoS 0 messages to it are dropped (message.dropped,
+    /// queue_full) and QoS 1/2 ones wait in the session's bounded queue.
+    public static let maximumQueuedBytes = 64 << 10
+
     public let id: UInt64
     let channel: any Channel
     public let remoteAddress: String
     /// Packets written by the broker and not yet handed to the channel: everything written during one
     /// turn of the broker's loop goes out with one flush (one system call) instead of one per packet.
-    private let outbound = NIOLockedValueBox<[ByteBuffer]>([])
+    private struct Outbound {
+        var buffers: [ByteBuffer] = []
+        var bytes = 0
+        /// Someone found no room because of this queue: tell them when it is drained.
+        var roomWanted = false
+    }
+    private let outbound = NIOLockedValueBox(Outbound())
+    /// Called (on the channel's loop) when a connection that had no room has some again.
+    private let roomAvailable: @Sendable () -> Void
 
-    public init(id: UInt64, channel: any Channel) {
+    public init(id: UInt64, channel: any Channel, roomAvailable: @escaping @Sendable () -> Void = {}) {
         self.id = id
         self.channel = channel
+        self.roomAvailable = roomAvailable
         if let address = channel.remoteAddress {
             self.remoteAddress = "\(address.ipAddress ?? "unknown"):\(address.port ?? 0)"
         } else {
@@ -24,10 +39,23 @@ public final class MQTTConnectionHandle: Sendable {
         }
     }
 
+    /// Whether a message may be written now without growing what waits for this connection past its
+    /// bound. When it may not, `roomAvailable` is called once it may again (after the queue is drained,
+    /// or when the channel becomes writable: the channel handler calls it then).
+    var hasRoom: Bool {
+        guard channel.isWritable else { return false }
+        return outbound.withLockedValue { state in
+            if state.bytes < Self.maximumQueuedBytes { return true }
+            state.roomWanted = true
+            return false
+        }
+    }
+
     func write(_ buffer: ByteBuffer) {
-        let first: Bool = outbound.withLockedValue { pending in
-            pending.append(buffer)
-            return pending.count == 1
+        let first: Bool = outbound.withLockedValue { state in
+            state.buffers.append(buffer)
+            state.bytes += buffer.readableBytes
+            return state.buffers.count == 1
         }
         // The task that drains the queue is scheduled once per batch; later writes join that batch, or, once
         // it took the queue, find it empty and schedule the next.
@@ -38,14 +66,20 @@ public final class MQTTConnectionHandle: Sendable {
 
     /// Hands queued packets to the channel and flushes. On the channel's event loop.
     private func drain() {
-        let buffers = outbound.withLockedValue { pending in
-            let taken = pending
-            pending.removeAll(keepingCapacity: true)
-            return taken
+        let (buffers, roomWanted) = outbound.withLockedValue { state in
+            let taken = state.buffers
+            let wanted = state.roomWanted
+            state.buffers.removeAll(keepingCapacity: true)
+            state.bytes = 0
+            state.roomWanted = false
+            return (taken, wanted)
         }
-        guard !buffers.isEmpty else { return }
-        for buffer in buffers { channel.write(buffer, promise: nil) }
-        channel.flush()
+        if !buffers.isEmpty {
+            for buffer in buffers { channel.write(buffer, promise: nil) }
+            channel.flush()
+        }
+        // Not writable: the channel handler tells when it becomes writable again.
+        if roomWanted && channel.isWritable { roomAvailable() }
     }
 
     /// Watches for 1.5 × the keep alive without a packet from the client [MQTT-3.1.2-24]; 0 turns it off.

@@ -10,8 +10,9 @@ extension MQTTBrokerCore {
         max(1, min(connection.clientReceiveMaximum, configuration.maximumInflight))
     }
 
-    /// Hands a message to an online session: QoS 0 goes out at once; QoS 1/2 go out while the inflight
-    /// window has room and wait in the session's queue otherwise. While the session catches up from the
+    /// Hands a message to an online session: QoS 0 goes out at once, or is dropped when the connection has
+    /// no room (its socket does not keep up); QoS 1/2 go out while the inflight window and the connection
+    /// have room and wait in the session's queue otherwise. While the session catches up from the
     /// log, live messages wait behind what it is reading.
     func deliver(_ outbound: Outbound, to session: Session, live: Bool) {
         guard let connectionId = session.connectionId, let connection = connections[connectionId] else { return }
@@ -24,6 +25,11 @@ extension MQTTBrokerCore {
             return
         }
         if outbound.qos == .atMostOnce {
+            // A subscriber whose socket does not keep up loses QoS 0 messages rather than growing memory.
+            guard connection.handle.hasRoom else {
+                dropped(outbound, of: session, reason: "queue_full")
+                return
+            }
             switch sendPublish(outbound, packetId: nil, dup: false, session: session, on: connection) {
             case .sent: break
             case .expired: dropped(outbound, of: session, reason: "expired")
@@ -31,7 +37,7 @@ extension MQTTBrokerCore {
             }
             return
         }
-        if session.queue.isEmpty && session.inflight.count < window(connection) {
+        if session.queue.isEmpty && session.inflight.count < window(connection) && connection.handle.hasRoom {
             sendInflight(outbound, session: session, on: connection)
         } else if session.queue.count < configuration.maximumQueuedMessages {
             session.queue.append(outbound)
@@ -57,11 +63,12 @@ extension MQTTBrokerCore {
         }
     }
 
-    /// Moves queued messages into the inflight window as it opens, and lets a paused catch-up go on.
+    /// Moves queued messages into the inflight window as it opens (and while the connection has room),
+    /// and lets a paused catch-up go on.
     func pump(_ session: Session) {
         guard let connectionId = session.connectionId, let connection = connections[connectionId] else { return }
         let limit = window(connection)
-        while session.inflight.count < limit, let next = session.queue.popFirst() {
+        while session.inflight.count < limit, connection.handle.hasRoom, let next = session.queue.popFirst() {
             sendInflight(next, session: session, on: connection)
         }
         if let catchUp = session.catchUp, catchUp.paused, session.queue.count <= configuration.maximumQueuedMessages / 4 {
@@ -120,6 +127,7 @@ extension MQTTBrokerCore {
 
     func dropped(_ outbound: Outbound, of session: Session, reason: String) {
         guard let message = outbound.message else { return }
+        statistics.messagesDropped += 1
         logger.debug("mqtt message dropped", metadata: ["client": "\(session.clientId)", "topic": "\(message.topic)", "reason": "\(reason)"])
         emit("message.dropped", clientId: session.clientId, username: session.username, [
             ("topic", .string(message.topic)), ("qos", .integer(Int64(outbound.qos.rawValue))), ("reason", .string(reason)),

@@ -218,6 +218,7 @@ extension MQTTBrokerCore {
             ("clients/disconnected", "\(sessions.values.filter { !$0.isOnline }.count)"),
             ("messages/received", "\(statistics.messagesReceived)"),
             ("messages/sent", "\(statistics.messagesSent)"),
+            ("publish/messages/dropped", "\(statistics.messagesDropped)"),
             ("bytes/received", "\(statistics.bytesReceived)"),
             ("bytes/sent", "\(statistics.bytesSent)"),
             ("subscriptions/count", "\(subscriptions.count)"),

@@ -8,6 +8,8 @@ import NIOConcurrencyHelpers
 struct BrokerStatistics {
     var messagesReceived: Int64 = 0
     var messagesSent: Int64 = 0
+    /// Messages not delivered to a subscriber (queue full, expired, too large for it).
+    var messagesDropped: Int64 = 0
     var bytesReceived: Int64 = 0
     var bytesSent: Int64 = 0
 }
@@ -200,6 +202,16 @@ public final class MQTTBrokerCore: @unchecked Sendable {
     }
 
     /// The connection's keep alive expired (1.5 × the negotiated interval without a packet).
+    /// A connection that had no room for more messages (its socket did not keep up) has some again: its
+    /// session's queue moves on. Callable from any thread.
+    public func connectionHasRoom(_ connectionId: UInt64) {
+        eventLoop.execute {
+            guard let connection = self.connections[connectionId], !connection.closed, let clientId = connection.clientId,
+                  let session = self.sessions[ExactString(clientId)], session.connectionId == connectionId else { return }
+            self.pump(session)
+        }
+    }
+
     public func keepAliveExpired(_ connectionId: UInt64) {
         eventLoop.execute {
             guard let connection = self.connections[connectionId], !connection.closed else { return }
