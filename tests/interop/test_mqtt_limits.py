@@ -163,8 +163,9 @@ def test_inflight_window_and_queue_limit_towards_a_slow_subscriber(server_factor
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_subscriber_that_stops_reading_loses_qos0_messages_not_server_memory(server_factory, raws, version):
     """A QoS 0 subscriber whose socket is not read: once the kernel's buffers and the server's bound
-    (64 KiB waiting for the connection) are full, its messages are dropped and counted (message.dropped,
-    queue_full) instead of piling up in the server. Every message is either delivered or counted."""
+    (64 KiB unsent in the connection's channel) are full, its messages are dropped and counted
+    (message.dropped, queue_full) instead of piling up in the server. Every message is either delivered or
+    counted."""
     server = server_factory().start()
     port = server.mqtt_port
     subscriber_id = unique("stalled")

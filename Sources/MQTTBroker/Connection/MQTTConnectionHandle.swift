@@ -7,11 +7,13 @@ public import NIOCore
 /// Sendable: the properties are immutable or lock-protected; `Channel` is thread-safe and its operations
 /// hop to its loop.
 public final class MQTTConnectionHandle: Sendable {
-    /// How much may wait for a connection whose socket is not keeping up: while this handle's queue holds
-    /// this many bytes, or the channel is not writable (NIO's write buffer past its high watermark, 64 KiB
-    /// by default), the connection has no room: QoS 0 messages to it are dropped (message.dropped,
-    /// queue_full) and QoS 1/2 ones wait in the session's bounded queue.
-    public static let maximumQueuedBytes = 64 << 10
+    /// How much may wait for a connection: while its channel is not writable (NIO's write buffer past its
+    /// high watermark, 64 KiB by default: the socket does not keep up), or this handle's queue holds this
+    /// many bytes (what the broker wrote and the connection's loop has not taken yet; a burst of one turn of
+    /// the broker's loop must fit, or a healthy subscriber would lose QoS 0 messages to it), the connection
+    /// has no room: QoS 0 messages to it are dropped (message.dropped, queue_full) and QoS 1/2 ones wait in
+    /// the session's bounded queue.
+    public static let maximumQueuedBytes = 1 << 20
 
     public let id: UInt64
     let channel: any Channel
