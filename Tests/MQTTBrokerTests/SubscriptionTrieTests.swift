@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func wildcardsMatchAsTheSpecificationSays() {
-        var trie = SubscriptionTrie()
+        let trie = SubscriptionTrie()
         for filter in ["a/b", "a/+", "a/#", "#", "+/+", "a/b/c", "+", "a/+/c", "/+"] { trie.insert(entry("c", filter)) }
         #expect(clients(trie, "a/b") == ["c:#", "c:+/+", "c:a/#", "c:a/+", "c:a/b"])
         // "a/#" also matches the parent level "a".
@@ -25,21 +25,21 @@ import Testing
     }
 
     @Test func dollarTopicsAreNotMatchedByLeadingWildcards() {
-        var trie = SubscriptionTrie()
+        let trie = SubscriptionTrie()
         for filter in ["#", "+/broker/#", "$SYS/#", "$SYS/broker/+"] { trie.insert(entry("c", filter)) }
         #expect(clients(trie, "$SYS/broker/uptime") == ["c:$SYS/#", "c:$SYS/broker/+"])
         #expect(clients(trie, "x/broker/uptime") == ["c:#", "c:+/broker/#"])
     }
 
     @Test func topicsCompareByteForByte() {
-        var trie = SubscriptionTrie()
+        let trie = SubscriptionTrie()
         trie.insert(entry("c", "caf\u{E9}"))  // precomposed
         #expect(clients(trie, "cafe\u{301}").isEmpty)  // decomposed: a different topic in MQTT
         #expect(clients(trie, "caf\u{E9}") == ["c:caf\u{E9}"])
     }
 
     @Test func sharedSubscriptionsAreGroupedPerFilter() {
-        var trie = SubscriptionTrie()
+        let trie = SubscriptionTrie()
         trie.insert(entry("a", "$share/g/t/+"))
         trie.insert(entry("b", "$share/g/t/+"))
         trie.insert(entry("c", "$share/h/t/#"))
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func removingPrunesAndReplacingDoesNotDuplicate() {
-        var trie = SubscriptionTrie()
+        let trie = SubscriptionTrie()
         let first = trie.insert(entry("c", "a/b/c"))
         let replaced = trie.insert(entry("c", "a/b/c", qos: .exactlyOnce))
         #expect(!first && replaced)

@@ -10,7 +10,7 @@ import NIOCore
 /// 1,000,000 subscriptions shaped like a fleet: each of 250,000 devices subscribes to its own command
 /// topic, its own config topic with `+`, and its site's `#`; plus 250,000 wildcard dashboards.
 func fleetTrie() -> SubscriptionTrie {
-    var trie = SubscriptionTrie()
+    let trie = SubscriptionTrie()
     let options = MQTTSubscriptionOptions(qos: .atLeastOnce)
     for device in 0..<250_000 {
         let client = "device-\(device)"

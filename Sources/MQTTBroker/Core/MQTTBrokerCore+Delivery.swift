@@ -310,20 +310,15 @@ extension MQTTBrokerCore {
     /// A message from the session's backlog: delivered when its non-shared subscriptions match, at QoS 1
     /// or 2 (QoS 0 messages are not kept for offline clients).
     private func deliverBacklog(_ message: MQTTMessage, to session: Session) {
-        var qos = MQTTQoS.atMostOnce
-        var retainAsPublished = false
-        var identifiers: [UInt32] = []
+        var merged = MergedSubscriptions()
         var matched = false
         for entry in session.subscriptions.values where entry.shareGroup == nil {
-            guard MQTTTopic.matches(filter: entry.filter, topic: message.topic) else { continue }
-            if entry.options.noLocal && entry.clientId == message.publisherClientId { continue }
+            guard MQTTTopic.matches(filter: entry.filter, topic: message.topic), MergedSubscriptions.counts(entry, for: message) else { continue }
             matched = true
-            qos = max(qos, min(message.qos, entry.options.qos))
-            retainAsPublished = retainAsPublished || entry.options.retainAsPublished
-            if let identifier = entry.identifier { identifiers.append(identifier) }
+            merged.add(entry, for: message)
         }
-        guard matched, qos != .atMostOnce else { return }
-        let outbound = Outbound(message: message, qos: qos, retain: retainAsPublished && message.retain, subscriptionIdentifiers: identifiers.sorted())
+        guard matched, merged.qos != .atMostOnce else { return }
+        let outbound = merged.outbound(for: message)
         if message.isExpired(now: clock()) {
             dropped(outbound, of: session, reason: "expired")
             return

@@ -229,23 +229,13 @@ extension MQTTBrokerCore {
     /// to one of its online members in turn. Offline persistent sessions read it from the log later.
     func fanOut(_ message: MQTTMessage) {
         let (matches, groups) = subscriptions.matches(topic: message.topic)
-        var perSession: [ExactString: (qos: MQTTQoS, retainAsPublished: Bool, identifiers: [UInt32])] = [:]
-        for entry in matches {
-            if entry.options.noLocal && entry.clientId == message.publisherClientId { continue }
-            let qos = min(message.qos, entry.options.qos)
-            let key = ExactString(entry.clientId)
-            var merged = perSession[key] ?? (.atMostOnce, false, [])
-            merged.qos = max(merged.qos, qos)
-            merged.retainAsPublished = merged.retainAsPublished || entry.options.retainAsPublished
-            if let identifier = entry.identifier { merged.identifiers.append(identifier) }
-            perSession[key] = merged
+        var perSession: [ExactString: MergedSubscriptions] = [:]
+        for entry in matches where MergedSubscriptions.counts(entry, for: message) {
+            perSession[ExactString(entry.clientId), default: MergedSubscriptions()].add(entry, for: message)
         }
-        for (key, match) in perSession {
+        for (key, merged) in perSession {
             guard let session = sessions[key], session.isOnline else { continue }
-            let outbound = Outbound(
-                message: message, qos: match.qos, retain: match.retainAsPublished && message.retain,
-                subscriptionIdentifiers: match.identifiers.sorted())
-            deliver(outbound, to: session, live: true)
+            deliver(merged.outbound(for: message), to: session, live: true)
         }
         for (filter, members) in groups {
             let online = members.filter { sessions[ExactString($0.clientId)]?.isOnline == true }.sorted { $0.clientId.utf8.lexicographicallyPrecedes($1.clientId.utf8) }

@@ -45,7 +45,7 @@ public final class MQTTBrokerCore: @unchecked Sendable {
     var connections: [UInt64: ConnectionState] = [:]
     /// Connections that completed CONNECT (the number the connection limit counts).
     var connectedCount = 0
-    var subscriptions = SubscriptionTrie()
+    let subscriptions = SubscriptionTrie()
     var retained: [ExactString: MQTTMessage] = [:]
     /// Per partition, appends not yet routed, in append order.
     var routing: [PartitionKey: Deque<PendingRoute>] = [:]

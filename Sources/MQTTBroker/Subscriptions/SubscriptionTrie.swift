@@ -24,10 +24,10 @@ public struct SubscriptionEntry: Sendable, Equatable {
 /// `#` branches, so its cost depends on the topic's depth and the wildcards in use, not on how many
 /// subscriptions exist.
 ///
-/// Not thread-safe: the broker's event loop owns it.
-public struct SubscriptionTrie: Sendable {
-    final class Node: @unchecked Sendable {
-        // Confined to the broker's event loop like the trie itself.
+/// A class, because it is one: its nodes are shared references, so a copy of it would not be a copy of its
+/// subscriptions. Not thread-safe: the broker's event loop owns it.
+public final class SubscriptionTrie {
+    final class Node {
         var children: [ExactString: Node] = [:]
         /// Ordinary subscriptions ending here, by client id.
         var subscribers: [ExactString: SubscriptionEntry] = [:]
@@ -51,7 +51,7 @@ public struct SubscriptionTrie: Sendable {
 
     /// Adds or replaces a subscription. Returns whether one already existed for this client and filter.
     @discardableResult
-    public mutating func insert(_ entry: SubscriptionEntry) -> Bool {
+    public func insert(_ entry: SubscriptionEntry) -> Bool {
         let inner = entry.shareGroup != nil ? (MQTTTopic.sharedSubscription(entry.filter)?.filter ?? entry.filter) : entry.filter
         var node = root
         for level in Self.levels(of: inner) {
@@ -77,7 +77,7 @@ public struct SubscriptionTrie: Sendable {
 
     /// Removes a client's subscription to `filter`. Returns whether there was one.
     @discardableResult
-    public mutating func remove(clientId: String, filter: String) -> Bool {
+    public func remove(clientId: String, filter: String) -> Bool {
         let shared = MQTTTopic.sharedSubscription(filter)
         let inner = shared?.filter ?? filter
         var path: [(Node, ExactString)] = []
