@@ -82,13 +82,11 @@ def several_files(directory, seconds, files, interval=0.0002, size=16384):
     started_at = {}
     samples = []
 
-    def collect(upto):
-        # Requests whose files are all synced (changed held).
+    def collect():
+        # The requests whose files are all synced (changed held).
         done = min(synced)
-        for request in range(collect.next, min(done, upto) + 1):
+        for request in [pending for pending in started_at if pending <= done]:
             samples.append((time.monotonic() - started_at.pop(request)) * 1000)
-        collect.next = max(collect.next, min(done, upto) + 1)
-    collect.next = 1
 
     try:
         end = time.monotonic() + seconds
@@ -107,12 +105,12 @@ def several_files(directory, seconds, files, interval=0.0002, size=16384):
                 for index in range(files):
                     written[index] = request
                 changed.notify_all()
-                collect(request)
+                collect()
         with changed:
             while min(synced) < request and not failures:
                 changed.wait(0.001)
-                collect(request)
-            collect(request)
+                collect()
+            collect()
     finally:
         with changed:
             stopping = True

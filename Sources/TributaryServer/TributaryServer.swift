@@ -510,20 +510,19 @@ struct BrokerTopicProvider: TopicProvider {
             }
         }
         guard let metadata else { throw ConfigurationError("topic \(topic) could not be created") }
-        return try (0..<metadata.partitionCount).map { partition in
-            guard let log = broker.log(topic: topic, partition: partition) else {
-                throw ConfigurationError("topic \(topic) has no log for partition \(partition)")
-            }
-            return log
-        }
+        guard let logs = logs(of: metadata) else { throw ConfigurationError("topic \(topic) lacks the log of a partition") }
+        return logs
     }
 
     func existingPartitionLogs(of topic: String) -> [any PartitionLog]? {
-        guard let metadata = broker.topics.topic(named: topic) else { return nil }
+        broker.topics.topic(named: topic).flatMap(logs(of:))
+    }
+
+    /// Every partition's log, or nil when one is missing (the topic is being created or deleted right now).
+    private func logs(of metadata: TopicMetadata) -> [any PartitionLog]? {
         var logs: [any PartitionLog] = []
         for partition in 0..<metadata.partitionCount {
-            // A partition without a log is being created or deleted right now: the topic is not there yet.
-            guard let log = broker.log(topic: topic, partition: partition) else { return nil }
+            guard let log = broker.log(topic: metadata.name, partition: partition) else { return nil }
             logs.append(log)
         }
         return logs

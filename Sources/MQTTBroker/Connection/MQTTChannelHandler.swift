@@ -11,14 +11,12 @@ import NIOCore
 ///
 /// After a malformed packet nothing more is decoded: the core answers with the reason code and closes.
 ///
-/// A CONNECT is first put to the core's authenticator chain, here on the connection's event loop (password
-/// hashing and webhooks run off the loops). Until the answer comes the connection stops reading, and the
-/// packets already read (what the client sent with its CONNECT, at most one socket read) wait here; then the
-/// CONNECT goes to the core with the answer, followed by them.
-///
-/// Back-pressure: while the core says too many of the connection's publishes are being stored
-/// (`MQTTReadControl`), the handler holds the channel's reads back, so the socket is not read and the
-/// client's TCP window fills.
+/// The handler holds the channel's reads back (the socket is not read, the client's TCP window fills) in two
+/// cases:
+/// - while a CONNECT is put to the core's authenticator chain, here on the connection's event loop (password
+///   hashing and webhooks run off the loops): the packets already read (what the client sent with its
+///   CONNECT, at most one socket read) wait here, then follow the CONNECT to the core with the answer;
+/// - while the core says too many of the connection's publishes are being stored (`MQTTReadControl`).
 final class MQTTChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -36,8 +34,9 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
     /// A decode error that came after them: reported once they went to the core, in wire order.
     private var heldError: MQTTDecodingError? = nil
     private var connected = false
-    /// Reads are held back for the core (its publishes are being stored); one read is owed when let go.
-    private var readsHeld = false
+    /// Reads are held back for the core (its publishes are being stored).
+    private var heldForStorage = false
+    /// A read came while reads were held: it is issued when they are let go.
     private var readOwed = false
     private var failed = false
     private var lastReadAt = NIODeadline.now()
@@ -133,7 +132,6 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
 
     private func authenticate(_ connect: MQTTConnect, bytes: Int, context: ChannelHandlerContext) {
         authenticating = true
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         let credentials = MQTTCredentials(
             clientId: connect.clientId, username: connect.username, password: connect.password.map { Array($0.readableBytesView) },
             remoteAddress: context.channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown",
@@ -160,25 +158,28 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
                 handler.reportDecodingError(error)
                 return
             }
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            handler.readIfOwed(context: context)
         }
     }
 
     func read(context: ChannelHandlerContext) {
-        if readsHeld {
+        if authenticating || heldForStorage {
             readOwed = true
         } else {
             context.read()
         }
     }
 
+    private func readIfOwed(context: ChannelHandlerContext) {
+        guard readOwed, !authenticating, !heldForStorage else { return }
+        readOwed = false
+        context.read()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let control = event as? MQTTReadControl {
-            readsHeld = control.hold
-            if !readsHeld && readOwed {
-                readOwed = false
-                context.read()
-            }
+            heldForStorage = control.hold
+            readIfOwed(context: context)
             return
         }
         if let certificate = event as? MQTTPeerCertificate {

@@ -311,13 +311,12 @@ extension MQTTBrokerCore {
     /// or 2 (QoS 0 messages are not kept for offline clients).
     private func deliverBacklog(_ message: MQTTMessage, to session: Session) {
         var merged = MergedSubscriptions()
-        var matched = false
         for entry in session.subscriptions.values where entry.shareGroup == nil {
             guard MQTTTopic.matches(filter: entry.filter, topic: message.topic), MergedSubscriptions.counts(entry, for: message) else { continue }
-            matched = true
             merged.add(entry, for: message)
         }
-        guard matched, merged.qos != .atMostOnce else { return }
+        // Nothing matched, or only at QoS 0 (not kept for offline clients).
+        guard merged.qos != .atMostOnce else { return }
         let outbound = merged.outbound(for: message)
         if message.isExpired(now: clock()) {
             dropped(outbound, of: session, reason: "expired")
