@@ -24,6 +24,33 @@ import Testing
         #expect(trie.count == 9)
     }
 
+    @Test func topicLevelsSplitAsTheFilterLevelsDo() {
+        for topic in ["", "/", "a", "a/", "/a", "a//b", "a/b/c", "//", "caf\u{E9}/\u{1F600}/x", "$SYS/broker"] {
+            var levels = TopicLevels(topic)
+            var split: [ExactString] = []
+            var index = 0
+            while let level = levels.level(index) {
+                split.append(level)
+                index += 1
+            }
+            #expect(split == SubscriptionTrie.levels(of: topic), "\(topic)")
+            // Asking again, or out of order, gives the same levels.
+            #expect(levels.level(0) == split.first)
+            #expect(levels.level(split.count) == nil)
+        }
+    }
+
+    @Test func emptyLevelsAndAnEmptyTrieMatchAsTheSpecificationSays() {
+        let trie = SubscriptionTrie()
+        #expect(clients(trie, "a/b").isEmpty)
+        for filter in ["a//b", "a/+/b", "a/", "+/", "/#", "+"] { trie.insert(entry("c", filter)) }
+        #expect(clients(trie, "a//b") == ["c:a/+/b", "c:a//b"])
+        #expect(clients(trie, "a/") == ["c:+/", "c:a/"])
+        #expect(clients(trie, "/x/y") == ["c:/#"])
+        #expect(clients(trie, "/") == ["c:+/", "c:/#"])
+        #expect(clients(trie, "b/c/d").isEmpty)
+    }
+
     @Test func dollarTopicsAreNotMatchedByLeadingWildcards() {
         let trie = SubscriptionTrie()
         for filter in ["#", "+/broker/#", "$SYS/#", "$SYS/broker/+"] { trie.insert(entry("c", filter)) }

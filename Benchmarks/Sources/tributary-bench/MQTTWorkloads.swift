@@ -218,17 +218,7 @@ struct MQTTFanout: ParsableCommand {
     @Option(help: "Offered publish rate, messages per second, all publishers together.")
     var rate: Double = 1000
 
-    @Flag(help: "Search the highest offered rate with p99 under --p99-goal-ms and nothing lost (doubling, then halving the gap).")
-    var findMax = false
-
-    @Option(help: "The latency goal of --find-max, milliseconds.")
-    var p99GoalMs: Double = 50
-
-    @Option(help: "Search steps after the first failing rate (--find-max).")
-    var refineSteps: Int = 3
-
-    @Option(help: "Highest rate --find-max tries.")
-    var maxRate: Double = 1_000_000
+    @OptionGroup var search: MaxRateSearch
 
     mutating func validate() throws {
         try common.validateCommon()
@@ -275,7 +265,7 @@ struct MQTTFanout: ParsableCommand {
             disconnectAll(subscribers)
         }
 
-        func oneRound(rate: Double) throws -> (recorder: LatencyRecorder, delivery: DeliveryCounts, events: UInt64, bytes: UInt64, sends: UInt64, failures: [String]) {
+        func oneRound(rate: Double) throws -> SearchRound {
             for loop in run.loops { try loop.submit { run.stats(on: loop).reset() }.wait() }
             run.beginTimeline()
             set.round = round
@@ -295,7 +285,9 @@ struct MQTTFanout: ParsableCommand {
             }
             let closed = subscribers.filter { $0.closed }.count + publisherClients.filter { $0.closed }.count
             if closed > 0 { failures.append("\(closed) connections were closed by the broker") }
-            return (gathered.recorder, gathered.tracker.counts(sentPerStream: perStream), gathered.events, gathered.bytes, gathered.sends, failures)
+            return SearchRound(
+                recorder: gathered.recorder, delivery: gathered.tracker.counts(sentPerStream: perStream), events: gathered.events,
+                bytes: gathered.bytes, sends: gathered.sends, failures: failures)
         }
 
         var parameters = mqttOptions.parameters
@@ -303,7 +295,7 @@ struct MQTTFanout: ParsableCommand {
         parameters["subscribers"] = String(self.subscribers)
         parameters["topics"] = String(topics)
         let qosText = "qos\(mqttOptions.qos)"
-        if !findMax {
+        if !search.findMax {
             parameters["rate"] = String(rate)
             let result = try oneRound(rate: rate)
             let seconds = run.measuredSeconds
@@ -319,24 +311,81 @@ struct MQTTFanout: ParsableCommand {
             throw ExitCode(code)
         }
 
-        // --find-max: double until a round fails, then bisect between the last passing and first failing rate.
+        let fanout = self.subscribers
+        let outcome = try search.run(start: rate, defaultGoalMs: 50, quiet: common.quiet, describe: { rate in
+            String(format: "offered %.0f msg/s (%.0f deliveries/s)", rate, rate * Double(fanout))
+        }, round: { rate in
+            round &+= 1
+            return try oneRound(rate: rate)
+        })
+        parameters.merge(outcome.parameters) { _, new in new }
+        parameters["search-start-rate"] = String(rate)
+        let seconds = run.measuredSeconds
+        var metrics = [Metric(name: "max sustainable publish rate", value: outcome.best?.rate ?? 0, unit: "msg/s", higherIsBetter: true)]
+        if let best = outcome.best {
+            metrics.append(Metric(name: "max sustainable deliveries/s", value: best.rate * Double(fanout), unit: "msg/s", higherIsBetter: true))
+            metrics.append(Metric(name: "deliveries/s measured at max", value: Double(best.result.events) / seconds, unit: "msg/s", higherIsBetter: true))
+        }
+        let code = run.finish(
+            workload: "mqtt-fanout", label: "mqtt-fanout max rate \(publishers)x\(fanout) \(qosText)",
+            parameters: parameters, brokerAddress: mqttOptions.mqtt, metrics: metrics, latency: outcome.best?.result.recorder,
+            delivery: outcome.best?.result.delivery ?? DeliveryCounts(), failures: outcome.failures, notes: outcome.notes)
+        throw ExitCode(code)
+    }
+}
+
+/// One round of a rate search: what was measured at one offered rate.
+struct SearchRound {
+    var recorder: LatencyRecorder
+    var delivery: DeliveryCounts
+    var events: UInt64
+    var bytes: UInt64
+    var sends: UInt64
+    var failures: [String]
+}
+
+/// `--find-max`: the highest offered rate whose round has p99 within the goal, nothing lost or duplicated,
+/// and no failure. Doubles from the start rate until a round fails, then halves the gap between the last
+/// passing and the first failing rate.
+struct MaxRateSearch: ParsableArguments {
+    @Flag(help: "Search the highest offered rate with p99 under --p99-goal-ms and nothing lost (doubling, then halving the gap).")
+    var findMax = false
+
+    @Option(help: "The latency goal of --find-max, milliseconds (default: the workload's).")
+    var p99GoalMs: Double?
+
+    @Option(help: "Search steps after the first failing rate (--find-max).")
+    var refineSteps: Int = 3
+
+    @Option(help: "Highest rate --find-max tries.")
+    var maxRate: Double = 1_000_000
+
+    struct Outcome {
+        var best: (rate: Double, result: SearchRound)?
+        var notes: [String]
+        var parameters: [String: String]
+        /// The run fails only when no rate passed: losses in rounds above the maximum are the search's probes.
+        var failures: [String]
+    }
+
+    func run(start: Double, defaultGoalMs: Double, quiet: Bool, describe: (Double) -> String, round: (Double) throws -> SearchRound) throws -> Outcome {
+        let goal = p99GoalMs ?? defaultGoalMs
         var notes: [String] = []
-        var best: (rate: Double, recorder: LatencyRecorder, delivery: DeliveryCounts, events: UInt64, bytes: UInt64)? = nil
+        var best: (rate: Double, result: SearchRound)? = nil
         var failingRate: Double? = nil
-        var candidate = rate
+        var candidate = start
         var refinements = 0
         var delivery = DeliveryCounts()
         while true {
-            round &+= 1
-            let result = try oneRound(rate: candidate)
+            let result = try round(candidate)
             delivery = delivery + result.delivery
             let p99 = result.recorder.summary().p99Micros / 1000
-            let passed = result.delivery.isClean && result.failures.isEmpty && p99 <= p99GoalMs
-            notes.append(String(format: "offered %.0f msg/s (%.0f deliveries/s): p99 %.1f ms, lost %llu, duplicated %llu -> %@",
-                                candidate, candidate * Double(self.subscribers), p99, result.delivery.lost, result.delivery.duplicated, passed ? "pass" : "fail"))
-            if !common.quiet { print(notes.last!) }
+            let passed = result.delivery.isClean && result.failures.isEmpty && p99 <= goal
+            notes.append(String(format: "%@: p99 %.1f ms, lost %llu, duplicated %llu -> %@",
+                                describe(candidate), p99, result.delivery.lost, result.delivery.duplicated, passed ? "pass" : "fail"))
+            if !quiet { print(notes.last!) }
             if passed {
-                best = (candidate, result.recorder, result.delivery, result.events, result.bytes)
+                best = (candidate, result)
             } else {
                 failingRate = candidate
             }
@@ -354,23 +403,9 @@ struct MQTTFanout: ParsableCommand {
             // The broker drains what a failed round left queued before the next one starts.
             Thread.sleep(forTimeInterval: 1)
         }
-        parameters["p99-goal-ms"] = String(p99GoalMs)
-        parameters["search-start-rate"] = String(rate)
-        let seconds = run.measuredSeconds
-        var metrics = [Metric(name: "max sustainable publish rate", value: best?.rate ?? 0, unit: "msg/s", higherIsBetter: true)]
-        if let best {
-            metrics.append(Metric(name: "max sustainable deliveries/s", value: best.rate * Double(self.subscribers), unit: "msg/s", higherIsBetter: true))
-            metrics.append(Metric(name: "deliveries/s measured at max", value: Double(best.events) / seconds, unit: "msg/s", higherIsBetter: true))
-        }
-        // Losses in the rounds above the maximum are the search's probes, not failures of the run; the run
-        // fails only if no rate passed.
-        let failures = best == nil ? ["no offered rate met the goal (p99 <= \(p99GoalMs) ms, nothing lost)"] : []
         notes.append("search rounds' delivery, all rounds: \(delivery.received) delivered, \(delivery.lost) lost, \(delivery.duplicated) duplicated")
-        let code = run.finish(
-            workload: "mqtt-fanout", label: "mqtt-fanout max rate \(publishers)x\(self.subscribers) \(qosText)",
-            parameters: parameters, brokerAddress: mqttOptions.mqtt, metrics: metrics, latency: best?.recorder,
-            delivery: best?.delivery ?? DeliveryCounts(), failures: failures, notes: notes)
-        throw ExitCode(code)
+        let failures = best == nil ? ["no offered rate met the goal (p99 <= \(goal) ms, nothing lost)"] : []
+        return Outcome(best: best, notes: notes, parameters: ["p99-goal-ms": String(goal)], failures: failures)
     }
 }
 
@@ -387,8 +422,10 @@ struct MQTTIngest: ParsableCommand {
     @Option(help: "Device connections.")
     var devices: Int = 1000
 
-    @Option(help: "Messages per second per device.")
+    @Option(help: "Messages per second per device (with --find-max, where the search starts).")
     var rate: Double = 10
+
+    @OptionGroup var search: MaxRateSearch
 
     mutating func validate() throws {
         try common.validateCommon()
@@ -404,32 +441,74 @@ struct MQTTIngest: ParsableCommand {
         let base = "\(mqttOptions.topicPrefix)/\(run.runId)/ingest"
         let clients = try connectClients(run: run, count: devices, address: address, options: mqttOptions, clientId: { "bench-\(run.runId)-dev-\($0)" })
         defer { disconnectAll(clients) }
-        let set = PublisherSet(run: run, clients: clients, topics: (0..<devices).map { "\(base)/\($0)" }, qos: try mqttOptions.qosLevel, payloadSize: mqttOptions.payloadSize, round: run.runId)
-        run.beginTimeline()
-        set.start(rate: rate * Double(devices), recordAcknowledgments: true)
-        let planned = UInt64(set.plannedSends)
-        run.waitForEnd { run.snapshot().received >= planned }
-        let gathered = try run.gather()
-        let sent = try set.sentCounts()
-        var perStream: [Int: UInt64] = [:]
-        for (device, count) in sent.enumerated() { perStream[device] = count }
-        var failures = gathered.failures
-        let closed = clients.filter { $0.closed }.count
-        if closed > 0 { failures.append("\(closed) device connections were closed by the broker") }
-        let seconds = run.measuredSeconds
+        var round = run.runId
+        let set = PublisherSet(run: run, clients: clients, topics: (0..<devices).map { "\(base)/\($0)" }, qos: try mqttOptions.qosLevel, payloadSize: mqttOptions.payloadSize, round: round)
+        let devices = self.devices
+
+        func oneRound(ratePerDevice: Double) throws -> SearchRound {
+            for loop in run.loops { try loop.submit { run.stats(on: loop).reset() }.wait() }
+            run.beginTimeline()
+            set.round = round
+            set.start(rate: ratePerDevice * Double(devices), recordAcknowledgments: true)
+            let planned = UInt64(set.plannedSends)
+            run.waitForEnd { run.snapshot().received >= planned }
+            let gathered = try run.gather()
+            let sent = try set.sentCounts()
+            var perStream: [Int: UInt64] = [:]
+            for (device, count) in sent.enumerated() { perStream[device] = count }
+            var failures = gathered.failures
+            let closed = clients.filter { $0.closed }.count
+            if closed > 0 { failures.append("\(closed) device connections were closed by the broker") }
+            return SearchRound(
+                recorder: gathered.recorder, delivery: gathered.tracker.counts(sentPerStream: perStream), events: gathered.events,
+                bytes: gathered.bytes, sends: gathered.sends, failures: failures)
+        }
+
         var parameters = mqttOptions.parameters
         parameters["devices"] = String(devices)
-        parameters["rate-per-device"] = String(rate)
-        let metrics = [
-            Metric(name: "acknowledged/s", value: Double(gathered.events) / seconds, unit: "msg/s", higherIsBetter: true),
-            Metric(name: "offered/s", value: Double(gathered.sends) / seconds, unit: "msg/s", higherIsBetter: true),
-            Metric(name: "acknowledged MB/s", value: Double(gathered.bytes) / seconds / 1e6, unit: "MB/s", higherIsBetter: true),
-        ]
+        let qosText = "qos\(mqttOptions.qos)"
+        let latencyNote = "latency: from the intended publish time to the PUBACK\(mqttOptions.qos == 2 ? "/PUBCOMP" : "")"
+        let seconds = { run.measuredSeconds }
+        if !search.findMax {
+            parameters["rate-per-device"] = String(rate)
+            let result = try oneRound(ratePerDevice: rate)
+            let metrics = [
+                Metric(name: "acknowledged/s", value: Double(result.events) / seconds(), unit: "msg/s", higherIsBetter: true),
+                Metric(name: "offered/s", value: Double(result.sends) / seconds(), unit: "msg/s", higherIsBetter: true),
+                Metric(name: "acknowledged MB/s", value: Double(result.bytes) / seconds() / 1e6, unit: "MB/s", higherIsBetter: true),
+            ]
+            let code = run.finish(
+                workload: "mqtt-ingest", label: "mqtt-ingest \(devices) devices x \(shortCount(rate))/s \(qosText)",
+                parameters: parameters, brokerAddress: mqttOptions.mqtt, metrics: metrics, latency: result.recorder,
+                delivery: result.delivery, failures: result.failures, notes: [latencyNote])
+            throw ExitCode(code)
+        }
+
+        let outcome = try search.run(start: rate, defaultGoalMs: 10, quiet: common.quiet, describe: { rate in
+            String(format: "offered %.0f msg/s (%.0f per device)", rate * Double(devices), rate)
+        }, round: { rate in
+            round &+= 1
+            defer {
+                // Acknowledgments still owed by the broker after a failed round would count in the next.
+                let deadline = Date().addingTimeInterval(10)
+                while Date() < deadline, clients.contains(where: { client in
+                    (try? client.eventLoopForCalls.submit { client.inflightCount }.wait()) ?? 0 > 0
+                }) {
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+            }
+            return try oneRound(ratePerDevice: rate)
+        })
+        parameters.merge(outcome.parameters) { _, new in new }
+        parameters["search-start-rate-per-device"] = String(rate)
+        var metrics = [Metric(name: "max sustainable acknowledged rate", value: (outcome.best?.rate ?? 0) * Double(devices), unit: "msg/s", higherIsBetter: true)]
+        if let best = outcome.best {
+            metrics.append(Metric(name: "acknowledged/s measured at max", value: Double(best.result.events) / seconds(), unit: "msg/s", higherIsBetter: true))
+        }
         let code = run.finish(
-            workload: "mqtt-ingest", label: "mqtt-ingest \(devices) devices x \(shortCount(rate))/s qos\(mqttOptions.qos)",
-            parameters: parameters, brokerAddress: mqttOptions.mqtt, metrics: metrics, latency: gathered.recorder,
-            delivery: gathered.tracker.counts(sentPerStream: perStream), failures: failures,
-            notes: ["latency: from the intended publish time to the PUBACK\(mqttOptions.qos == 2 ? "/PUBCOMP" : "")"])
+            workload: "mqtt-ingest", label: "mqtt-ingest max rate \(devices) devices \(qosText)",
+            parameters: parameters, brokerAddress: mqttOptions.mqtt, metrics: metrics, latency: outcome.best?.result.recorder,
+            delivery: outcome.best?.result.delivery ?? DeliveryCounts(), failures: outcome.failures, notes: [latencyNote] + outcome.notes)
         throw ExitCode(code)
     }
 }

@@ -105,43 +105,47 @@ extension MQTTBrokerCore {
                 connection.qos2Appending.insert(acknowledgement.packetId)
             }
         }
-        let connectionId = connection.handle.id
-        let routedTopic = topic
         connection.publishesBeingStored += 1
         if !connection.readingHeld && connection.publishesBeingStored >= configuration.maximumPublishesBeingStored {
             connection.readingHeld = true
             connection.handle.holdReading(true)
         }
-        route(message) { [acknowledgement] result in
-            // The connection may be gone; a QoS 2 message stored meanwhile still counts for the session.
-            let liveConnection = self.connections[connectionId]
-            if let liveConnection {
-                liveConnection.publishesBeingStored -= 1
-                if liveConnection.readingHeld && liveConnection.publishesBeingStored <= self.configuration.maximumPublishesBeingStored / 2 {
-                    liveConnection.readingHeld = false
-                    liveConnection.handle.holdReading(false)
-                }
+        route(message, waiter: .connection(connection.handle.id, acknowledgement))
+    }
+
+    /// A client's publish is stored (or could not be): its connection may read again and gets its
+    /// acknowledgment in PUBLISH order. The connection may be gone; a QoS 2 message stored meanwhile still
+    /// counts for the session.
+    private func clientPublishStored(
+        _ message: MQTTMessage, connectionId: UInt64, acknowledgement: PendingAcknowledgement?, result: Result<MQTTMessage, any Error>
+    ) {
+        let liveConnection = connections[connectionId]
+        if let liveConnection {
+            liveConnection.publishesBeingStored -= 1
+            if liveConnection.readingHeld && liveConnection.publishesBeingStored <= configuration.maximumPublishesBeingStored / 2 {
+                liveConnection.readingHeld = false
+                liveConnection.handle.holdReading(false)
             }
-            guard let acknowledgement else { return }
-            switch result {
-            case .success:
-                if acknowledgement.kind == .pubRec, let owner = self.sessions[ExactString(clientId)] {
-                    owner.awaitingRelease.insert(acknowledgement.packetId)
-                }
-                acknowledgement.reasonCode = .success
-            case .failure(let error):
-                self.logger.error("mqtt publish could not be stored", metadata: ["client": "\(clientId)", "topic": "\(routedTopic)", "error": "\(error)"])
-                acknowledgement.reasonCode = .implementationSpecificError
-                acknowledgement.reasonString = "the message could not be stored"
+        }
+        guard let acknowledgement, let clientId = message.publisherClientId else { return }
+        switch result {
+        case .success:
+            if acknowledgement.kind == .pubRec, let owner = sessions[ExactString(clientId)] {
+                owner.awaitingRelease.insert(acknowledgement.packetId)
             }
-            if let liveConnection {
-                if acknowledgement.kind == .pubAck {
-                    liveConnection.unacknowledgedQoS1 -= 1
-                } else {
-                    liveConnection.qos2Appending.remove(acknowledgement.packetId)
-                }
-                self.flushAcknowledgements(on: liveConnection)
+            acknowledgement.reasonCode = .success
+        case .failure(let error):
+            logger.error("mqtt publish could not be stored", metadata: ["client": "\(clientId)", "topic": "\(message.topic)", "error": "\(error)"])
+            acknowledgement.reasonCode = .implementationSpecificError
+            acknowledgement.reasonString = "the message could not be stored"
+        }
+        if let liveConnection {
+            if acknowledgement.kind == .pubAck {
+                liveConnection.unacknowledgedQoS1 -= 1
+            } else {
+                liveConnection.qos2Appending.remove(acknowledgement.packetId)
             }
+            flushAcknowledgements(on: liveConnection)
         }
     }
 
@@ -168,19 +172,25 @@ extension MQTTBrokerCore {
     /// fans it out; `completion` runs on the event loop once the message is stored (and, when retained,
     /// the retained store written), or with the failure.
     func route(_ message: MQTTMessage, completion: @escaping @Sendable (Result<MQTTMessage, any Error>) -> Void) {
-        let pending = PendingRoute(message: message, completion: completion)
-        let partitionBox = PartitionBox()
+        route(message, waiter: .completion(completion))
+    }
+
+    private func route(_ message: MQTTMessage, waiter: PendingRoute.Waiter) {
+        let pending = PendingRoute(message: message, waiter: waiter)
         let partition = messageLog.append(message, durable: message.qos != .atMostOnce) { result in
+            // Always later than `append` returned: the completion hops onto the event loop.
             self.eventLoop.execute {
                 pending.result = result
-                if let partition = partitionBox.partition { self.drainRoutes(partition) }
+                if let partition = pending.partition { self.drainRoutes(partition) }
             }
         }
-        partitionBox.partition = partition
+        pending.partition = partition
         routing[partition, default: []].append(pending)
     }
 
     private func drainRoutes(_ partition: PartitionKey) {
+        // An emptied queue stays (one per partition of the routes' topics), so that the next append to the
+        // partition does not allocate a new one.
         while let head = routing[partition]?.first, let result = head.result {
             routing[partition]!.removeFirst()
             switch result {
@@ -191,15 +201,24 @@ extension MQTTBrokerCore {
                 fanOut(message)
                 routedObserver?(message)
                 if message.retain {
-                    storeRetained(message, completion: head.completion)
+                    let (waiter, retained) = (head.waiter, message)
+                    storeRetained(retained) { result in self.stored(retained, for: waiter, result) }
                 } else {
-                    head.completion(.success(message))
+                    stored(message, for: head.waiter, .success(message))
                 }
             case .failure(let error):
-                head.completion(.failure(error))
+                stored(head.message, for: head.waiter, .failure(error))
             }
         }
-        if routing[partition]?.isEmpty == true { routing[partition] = nil }
+    }
+
+    private func stored(_ message: MQTTMessage, for waiter: PendingRoute.Waiter, _ result: Result<MQTTMessage, any Error>) {
+        switch waiter {
+        case .connection(let connectionId, let acknowledgement):
+            clientPublishStored(message, connectionId: connectionId, acknowledgement: acknowledgement, result: result)
+        case .completion(let completion):
+            completion(result)
+        }
     }
 
     /// Sets (or with an empty payload clears) the retained message of the topic; `completion` runs once
@@ -229,13 +248,28 @@ extension MQTTBrokerCore {
     /// to one of its online members in turn. Offline persistent sessions read it from the log later.
     func fanOut(_ message: MQTTMessage) {
         let (matches, groups) = subscriptions.matches(topic: message.topic)
-        var perSession: [ExactString: MergedSubscriptions] = [:]
-        for entry in matches where MergedSubscriptions.counts(entry, for: message) {
-            perSession[ExactString(entry.clientId), default: MergedSubscriptions()].add(entry, for: message)
-        }
-        for (key, merged) in perSession {
-            guard let session = sessions[key], session.isOnline else { continue }
-            deliver(merged.outbound(for: message), to: session, live: true)
+        var delivered = false
+        if matches.count == 1 {
+            // One matching subscription (the common case) needs no merge per session.
+            let entry = matches[0]
+            if MergedSubscriptions.counts(entry, for: message) {
+                delivered = true
+                var merged = MergedSubscriptions()
+                merged.add(entry, for: message)
+                if let session = sessions[ExactString(entry.clientId)], session.isOnline {
+                    deliver(merged.outbound(for: message), to: session, live: true)
+                }
+            }
+        } else if !matches.isEmpty {
+            var perSession: [ExactString: MergedSubscriptions] = [:]
+            for entry in matches where MergedSubscriptions.counts(entry, for: message) {
+                perSession[ExactString(entry.clientId), default: MergedSubscriptions()].add(entry, for: message)
+            }
+            delivered = !perSession.isEmpty
+            for (key, merged) in perSession {
+                guard let session = sessions[key], session.isOnline else { continue }
+                deliver(merged.outbound(for: message), to: session, live: true)
+            }
         }
         for (filter, members) in groups {
             let online = members.filter { sessions[ExactString($0.clientId)]?.isOnline == true }.sorted { $0.clientId.utf8.lexicographicallyPrecedes($1.clientId.utf8) }
@@ -257,17 +291,10 @@ extension MQTTBrokerCore {
                 subscriptionIdentifiers: member.identifier.map { [$0] } ?? [])
             deliver(outbound, to: session, live: true)
         }
-        if perSession.isEmpty && groups.isEmpty && configuration.reportNoSubscribers, let publisher = message.publisherClientId {
+        if !delivered && groups.isEmpty && configuration.reportNoSubscribers, let publisher = message.publisherClientId {
             emit("message.dropped", clientId: publisher, username: message.publisherUsername, [
                 ("topic", .string(message.topic)), ("qos", .integer(Int64(message.qos.rawValue))), ("reason", .string("no_subscribers")),
             ])
         }
     }
-}
-
-/// The partition an append went to, known once `append` returns; its completion always runs later (it
-/// hops onto the event loop), so it finds the box filled.
-private final class PartitionBox: @unchecked Sendable {
-    // Written before the append's completion is scheduled on the event loop, read on the event loop.
-    var partition: PartitionKey? = nil
 }

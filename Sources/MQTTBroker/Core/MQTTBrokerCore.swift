@@ -65,11 +65,22 @@ public final class MQTTBrokerCore: @unchecked Sendable {
     final class PendingRoute: @unchecked Sendable {
         let message: MQTTMessage
         var result: Result<LogPosition, any Error>? = nil
-        let completion: @Sendable (Result<MQTTMessage, any Error>) -> Void
+        /// The partition the append went to, set once `append` returns (before its completion runs).
+        var partition: PartitionKey? = nil
+        let waiter: Waiter
 
-        init(message: MQTTMessage, completion: @escaping @Sendable (Result<MQTTMessage, any Error>) -> Void) {
+        /// Who waits for the message to be stored (and, when retained, to be the topic's retained message).
+        enum Waiter: Sendable {
+            /// A client's PUBLISH on a connection: its acknowledgment (QoS 1/2) and its read back-pressure.
+            /// Held here rather than in a closure: one allocation fewer per publish.
+            case connection(UInt64, PendingAcknowledgement?)
+            /// The server's own publishes (wills, rules, downlinks).
+            case completion(@Sendable (Result<MQTTMessage, any Error>) -> Void)
+        }
+
+        init(message: MQTTMessage, waiter: Waiter) {
             self.message = message
-            self.completion = completion
+            self.waiter = waiter
         }
     }
 

@@ -111,7 +111,9 @@ public final class SubscriptionTrie {
     public func matches(topic: String) -> (subscriptions: [SubscriptionEntry], groups: [ExactString: [SubscriptionEntry]]) {
         var subscriptions: [SubscriptionEntry] = []
         var groups: [ExactString: [SubscriptionEntry]] = [:]
-        let levels = Self.levels(of: topic)
+        // No subscription at all (a broker that only ingests): nothing to split or walk.
+        guard !root.children.isEmpty else { return (subscriptions, groups) }
+        var levels = TopicLevels(topic)
         // Filters starting with a wildcard do not match topics starting with '$' (MQTT 4.7.2).
         let dollar = topic.hasPrefix("$")
         func collect(_ node: Node) {
@@ -124,18 +126,51 @@ public final class SubscriptionTrie {
             }
         }
         func walk(_ node: Node, _ index: Int) {
-            if index == levels.count {
+            guard let level = levels.level(index) else {
                 collect(node)
                 // "a/#" also matches "a".
                 if let hash = node.children[Self.multiLevel] { collect(hash) }
                 return
             }
+            // A node without children matches nothing deeper: the rest of the topic is never split.
+            if node.children.isEmpty { return }
             let wildcardsAllowed = !(dollar && index == 0)
             if wildcardsAllowed, let hash = node.children[Self.multiLevel] { collect(hash) }
-            if let child = node.children[levels[index]] { walk(child, index + 1) }
+            if let child = node.children[level] { walk(child, index + 1) }
             if wildcardsAllowed, let plus = node.children[Self.singleLevel] { walk(plus, index + 1) }
         }
         walk(root, 0)
         return (subscriptions, groups)
+    }
+}
+
+/// A topic's levels, split as a walk reaches them: a walk that stops early (most do, at a node with no
+/// children) splits no further. Splitting every topic up front was about 4% of the broker's CPU on QoS 1
+/// ingest (`perf`, 200 devices × 200 msg/s), most of it for topics nobody subscribed to.
+struct TopicLevels {
+    private let topic: String
+    private var levels: [ExactString] = []
+    /// Where the next level starts; nil once the last level was split.
+    private var next: String.Index?
+
+    init(_ topic: String) {
+        self.topic = topic
+        self.next = topic.utf8.startIndex
+    }
+
+    /// Level `index` (levels are separated by `/`; empty levels count), or nil past the last one.
+    mutating func level(_ index: Int) -> ExactString? {
+        let utf8 = topic.utf8
+        while levels.count <= index {
+            guard let start = next else { return nil }
+            if let slash = utf8[start...].firstIndex(of: UInt8(ascii: "/")) {
+                levels.append(ExactString(topic[start..<slash]))
+                next = utf8.index(after: slash)
+            } else {
+                levels.append(ExactString(topic[start...]))
+                next = nil
+            }
+        }
+        return levels[index]
     }
 }
