@@ -7,6 +7,11 @@ import NIOWebSocket
 /// Both end in the same `MQTTChannelHandler`, which reads bytes and knows nothing of the transport, so a
 /// TLS listener only has to put its handler in front.
 public enum MQTTListener {
+    /// The size of each connection's socket reads: starting at 256 bytes rather than NIO's 2 KiB and adapting
+    /// (up to 64 KiB) to what the connection sends. The channel keeps its last read buffer for the next
+    /// read, so an idle device's connection holds one buffer of this size.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536)
+
     /// Binds a TCP listener; returns its server channel (close it to stop accepting).
     /// `serverChannelSetup` adds handlers to the listening channel (the server's descriptor gate),
     /// `connectionSetup` to each accepted connection before the MQTT handlers (TLS).
@@ -22,6 +27,7 @@ public enum MQTTListener {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: false)
+            .childChannelOption(ChannelOptions.recvAllocator, value: MQTTListener.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try connectionSetup?(channel)
@@ -46,6 +52,7 @@ public enum MQTTListener {
             }
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.recvAllocator, value: MQTTListener.receiveBuffers)
             .childChannelInitializer { channel in
                 let upgrader = NIOWebSocketServerUpgrader(
                     maxFrameSize: maximumFrameSize,

@@ -58,9 +58,9 @@ final class Session: @unchecked Sendable {
     var awaitingRelease: Set<UInt16> = []
 
     /// The will of the current connection.
-    var will: MQTTWill? = nil
+    @OutOfLine var will: MQTTWill? = nil
     /// A will waiting for its delay (MQTT 5) or the session's end.
-    var pendingWill: MQTTWill? = nil
+    @OutOfLine var pendingWill: MQTTWill? = nil
     var pendingWillUsername: String? = nil
     var willDueAtMilliseconds: Int64? = nil
 
@@ -70,7 +70,7 @@ final class Session: @unchecked Sendable {
     /// Messages owed to the client from before a restart, read from the log when it reconnects.
     var restoredPending: [StoredSession.Pending] = []
     /// What was last written to the state store, to skip unchanged checkpoints.
-    var lastStored: StoredSession? = nil
+    @OutOfLine var lastStored: StoredSession? = nil
 
     init(clientId: String, protocolVersion: MQTTProtocolVersion, expiryIntervalSeconds: UInt32) {
         self.clientId = clientId
