@@ -40,8 +40,11 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
     private var readOwed = false
     private var failed = false
     private var lastReadAt = NIODeadline.now()
+    /// The keep alive (1.5 × the negotiated interval) once CONNECT set it; this loop's `KeepAliveWatch`
+    /// checks it.
     private var keepAliveTimeout: TimeAmount? = nil
-    private var keepAliveCheck: Scheduled<Void>? = nil
+    /// The watch this connection is registered with while its keep alive is on.
+    private(set) var keepAliveWatch: KeepAliveWatch? = nil
     private var authenticating = false
     /// The client certificate the TLS layer verified, if any.
     private var peerCertificate: MQTTPeerCertificate? = nil
@@ -189,36 +192,43 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
         if let keepAlive = event as? MQTTKeepAlive {
             switch keepAlive {
             case .start(let timeout):
+                // Closed meanwhile: channelInactive has run, nothing would let go of the watch.
+                guard context.channel.isActive else { return }
                 keepAliveTimeout = timeout
-                scheduleKeepAliveCheck(context: context, at: lastReadAt + timeout)
+                if keepAliveWatch == nil {
+                    let watch = KeepAliveWatch.current(on: context.eventLoop)
+                    watch.watch(self)
+                    keepAliveWatch = watch
+                }
             }
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
-    private func scheduleKeepAliveCheck(context: ChannelHandlerContext, at deadline: NIODeadline) {
-        keepAliveCheck?.cancel()
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        keepAliveCheck = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (handler, context) = loopBound.value
-            handler.checkKeepAlive(context: context)
-        }
+    /// Asked by the loop's `KeepAliveWatch`: whether the client has been silent past its keep alive (then
+    /// the core closes the connection, and the watch lets go of it).
+    func keepAliveExpired(now: NIODeadline) -> Bool {
+        guard let timeout = keepAliveTimeout else { return true }
+        guard lastReadAt + timeout <= now else { return false }
+        keepAliveTimeout = nil
+        keepAliveWatch = nil
+        core.keepAliveExpired(connectionId)
+        return true
     }
 
-    private func checkKeepAlive(context: ChannelHandlerContext) {
-        guard let timeout = keepAliveTimeout, context.channel.isActive else { return }
-        let due = lastReadAt + timeout
-        if due <= .now() {
-            core.keepAliveExpired(connectionId)
-        } else {
-            scheduleKeepAliveCheck(context: context, at: due)
-        }
+    private func stopKeepAlive() {
+        keepAliveTimeout = nil
+        keepAliveWatch?.unwatch(self)
+        keepAliveWatch = nil
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stopKeepAlive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        keepAliveCheck?.cancel()
-        keepAliveCheck = nil
+        stopKeepAlive()
         if connectionId != 0 { core.connectionClosed(connectionId) }
         context.fireChannelInactive()
     }

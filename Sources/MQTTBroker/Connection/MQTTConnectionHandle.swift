@@ -71,7 +71,9 @@ public final class MQTTConnectionHandle: Sendable {
         let (buffers, roomWanted) = outbound.withLockedValue { state in
             let taken = state.buffers
             let wanted = state.roomWanted
-            state.buffers.removeAll(keepingCapacity: true)
+            // Not removeAll(keepingCapacity:): `taken` shares the storage, so that would allocate a new array
+            // at once and an idle connection would keep it.
+            state.buffers = []
             state.bytes = 0
             state.roomWanted = false
             return (taken, wanted)
