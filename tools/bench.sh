@@ -68,6 +68,9 @@ for broker in tributary mosquitto; do
     echo "== $broker fan-out maximum rate"
     "$BENCH" mqtt-fanout "${common[@]}" --subscribers 100 --qos 1 --find-max --rate 500 --p99-goal-ms 50 \
         --duration 5 --warmup 1 --drain-timeout 5 --append || FAILED+=("$broker fan-out maximum rate")
+    echo "== $broker fan-out 1x1000 maximum rate"
+    "$BENCH" mqtt-fanout "${common[@]}" --subscribers 1000 --qos 1 --find-max --rate 25 --p99-goal-ms 50 \
+        --duration 5 --warmup 1 --drain-timeout 5 --append || FAILED+=("$broker fan-out 1x1000 maximum rate")
     run "$broker ingest 1000 devices" mqtt-ingest "${common[@]}" --devices 1000 --rate 10 --qos 1
     run "$broker ingest 200 devices x 200/s" mqtt-ingest "${common[@]}" --devices 200 --rate 200 --qos 1
     # The highest QoS 1 ingest rate with PUBACK p99 within 10 ms; rounds as in the fan-out search.
