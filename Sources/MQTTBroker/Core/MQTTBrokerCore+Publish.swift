@@ -7,21 +7,13 @@ extension MQTTBrokerCore {
 
     func publish(_ packet: MQTTPublish, session: Session, on connection: ConnectionState) {
         guard let version = connection.version, let clientId = connection.clientId else { return }
-        var topic = packet.topic
-        if version == .v5, let alias = packet.properties.topicAlias {
-            guard alias >= 1, alias <= configuration.topicAliasMaximum else {
-                disconnect(connection, reason: .topicAliasInvalid, reasonString: "topic alias \(alias) above the maximum \(configuration.topicAliasMaximum)", event: "protocol_error")
-                return
-            }
-            if topic.isEmpty {
-                guard let mapped = connection.inboundAliases[alias] else {
-                    disconnect(connection, reason: .protocolError, reasonString: "topic alias \(alias) was never set", event: "protocol_error")
-                    return
-                }
-                topic = mapped
-            } else {
-                connection.inboundAliases[alias] = topic
-            }
+        let topic: String
+        switch connection.inbound.resolveTopic(packet.topic, alias: version == .v5 ? packet.properties.topicAlias : nil) {
+        case .success(let resolved):
+            topic = resolved
+        case .failure(let violation):
+            disconnect(connection, reason: violation.reasonCode, reasonString: violation.reasonString, event: "protocol_error")
+            return
         }
         if let problem = topicNameProblem(topic) {
             logger.info("mqtt publish to an invalid topic", metadata: ["client": "\(clientId)", "problem": "\(problem)"])
@@ -29,24 +21,22 @@ extension MQTTBrokerCore {
             return
         }
 
-        var acknowledgement: PendingAcknowledgement? = nil
+        // QoS 1/2: the kind of acknowledgment owed.
+        var owed: InboundPublishes.Kind? = nil
         if packet.qos != .atMostOnce, let packetId = packet.packetId {
-            if packet.qos == .exactlyOnce && (session.awaitingRelease.contains(packetId) || connection.qos2Appending.contains(packetId)) {
+            if packet.qos == .exactlyOnce && (session.awaitingRelease.contains(packetId) || connection.inbound.isBeingStored(qos2: packetId)) {
                 // A resent QoS 2 PUBLISH: stored once already (or being stored); only the PUBREC is owed.
                 if session.awaitingRelease.contains(packetId) {
-                    let duplicate = PendingAcknowledgement(kind: .pubRec, packetId: packetId)
-                    duplicate.reasonCode = .success
-                    connection.acknowledgments.append(duplicate)
+                    connection.inbound.acknowledgeNow(.pubRec, packetId: packetId, reasonCode: .success)
                     flushAcknowledgements(on: connection)
                 }
                 return
             }
-            let inUse = connection.unacknowledgedQoS1 + session.awaitingRelease.count + connection.qos2Appending.count
-            if version == .v5 && inUse >= Int(configuration.receiveMaximum) {
+            if version == .v5 && !connection.inbound.admits(awaitingRelease: session.awaitingRelease.count, receiveMaximum: Int(configuration.receiveMaximum)) {
                 disconnect(connection, reason: .receiveMaximumExceeded, reasonString: "more than \(configuration.receiveMaximum) unacknowledged publishes", event: "protocol_error")
                 return
             }
-            acknowledgement = PendingAcknowledgement(kind: packet.qos == .atLeastOnce ? .pubAck : .pubRec, packetId: packetId)
+            owed = packet.qos == .atLeastOnce ? .pubAck : .pubRec
         }
 
         var refusal: (MQTTReasonCode, String)? = nil
@@ -60,11 +50,9 @@ extension MQTTBrokerCore {
             emit("message.dropped", clientId: clientId, username: connection.username, [
                 ("topic", .string(topic)), ("qos", .integer(Int64(packet.qos.rawValue))), ("reason", .string(reason == .notAuthorized ? "not_authorized" : "payload_format_invalid")),
             ])
-            if let acknowledgement {
+            if let owed, let packetId = packet.packetId {
                 if version == .v5 {
-                    acknowledgement.reasonCode = reason
-                    acknowledgement.reasonString = text
-                    connection.acknowledgments.append(acknowledgement)
+                    connection.inbound.acknowledgeNow(owed, packetId: packetId, reasonCode: reason, reasonString: text)
                     flushAcknowledgements(on: connection)
                 } else {
                     // 3.1.1 cannot refuse a publish except by closing the connection.
@@ -81,13 +69,15 @@ extension MQTTBrokerCore {
             emit("message.dropped", clientId: clientId, username: connection.username, [
                 ("topic", .string(topic)), ("qos", .integer(Int64(packet.qos.rawValue))), ("reason", .string("not_authorized")),
             ])
-            if let acknowledgement {
+            if let owed, let packetId = packet.packetId {
                 // 5.0: PUBACK/PUBREC 0x87. 3.1.1 has no refusal short of closing the connection: the message is
                 // dropped and acknowledged, as mosquitto does, so the client does not send it again forever.
-                acknowledgement.reasonCode = version == .v5 ? .notAuthorized : .success
-                if version == .v5 { acknowledgement.reasonString = "not authorized to publish to \(topic)" }
-                if acknowledgement.kind == .pubRec && version != .v5 { session.awaitingRelease.insert(acknowledgement.packetId) }
-                connection.acknowledgments.append(acknowledgement)
+                if version == .v5 {
+                    connection.inbound.acknowledgeNow(owed, packetId: packetId, reasonCode: .notAuthorized, reasonString: "not authorized to publish to \(topic)")
+                } else {
+                    if owed == .pubRec { session.awaitingRelease.insert(packetId) }
+                    connection.inbound.acknowledgeNow(owed, packetId: packetId, reasonCode: .success)
+                }
                 flushAcknowledgements(on: connection)
             }
             return
@@ -97,72 +87,58 @@ extension MQTTBrokerCore {
             topic: topic, payload: packet.payload, qos: packet.qos, retain: packet.retain,
             properties: version == .v5 ? MQTTMessage.messageProperties(of: packet.properties) : MQTTProperties(),
             publisherClientId: clientId, publisherUsername: connection.username, receivedAtMilliseconds: clock())
-        if let acknowledgement {
-            connection.acknowledgments.append(acknowledgement)
-            if packet.qos == .atLeastOnce {
-                connection.unacknowledgedQoS1 += 1
-            } else {
-                connection.qos2Appending.insert(acknowledgement.packetId)
-            }
+        var ticket: InboundPublishes.Ticket? = nil
+        if let owed, let packetId = packet.packetId {
+            ticket = connection.inbound.expect(owed, packetId: packetId)
         }
-        connection.publishesBeingStored += 1
-        if !connection.readingHeld && connection.publishesBeingStored >= configuration.maximumPublishesBeingStored {
-            connection.readingHeld = true
+        if connection.inbound.storing() {
             connection.handle.holdReading(true)
         }
-        route(message, waiter: .connection(connection.handle.id, acknowledgement))
+        route(message, waiter: .connection(connection.handle.id, ticket))
     }
 
     /// A client's publish is stored (or could not be): its connection may read again and gets its
     /// acknowledgment in PUBLISH order. The connection may be gone; a QoS 2 message stored meanwhile still
     /// counts for the session.
     private func clientPublishStored(
-        _ message: MQTTMessage, connectionId: UInt64, acknowledgement: PendingAcknowledgement?, result: Result<MQTTMessage, any Error>
+        _ message: MQTTMessage, connectionId: UInt64, ticket: InboundPublishes.Ticket?, result: Result<MQTTMessage, any Error>
     ) {
         let liveConnection = connections[connectionId]
-        if let liveConnection {
-            liveConnection.publishesBeingStored -= 1
-            if liveConnection.readingHeld && liveConnection.publishesBeingStored <= configuration.maximumPublishesBeingStored / 2 {
-                liveConnection.readingHeld = false
-                liveConnection.handle.holdReading(false)
-            }
+        if let liveConnection, liveConnection.inbound.storedOne() {
+            liveConnection.handle.holdReading(false)
         }
-        guard let acknowledgement, let clientId = message.publisherClientId else { return }
+        guard let ticket, let clientId = message.publisherClientId else { return }
+        var reasonCode = MQTTReasonCode.success
+        var reasonString: String? = nil
         switch result {
         case .success:
-            if acknowledgement.kind == .pubRec, let owner = sessions[ExactString(clientId)] {
-                owner.awaitingRelease.insert(acknowledgement.packetId)
+            if ticket.kind == .pubRec, let owner = sessions[ExactString(clientId)] {
+                owner.awaitingRelease.insert(ticket.packetId)
             }
-            acknowledgement.reasonCode = .success
         case .failure(let error):
             logger.error("mqtt publish could not be stored", metadata: ["client": "\(clientId)", "topic": "\(message.topic)", "error": "\(error)"])
-            acknowledgement.reasonCode = .implementationSpecificError
-            acknowledgement.reasonString = "the message could not be stored"
+            reasonCode = .implementationSpecificError
+            reasonString = "the message could not be stored"
         }
         if let liveConnection {
-            if acknowledgement.kind == .pubAck {
-                liveConnection.unacknowledgedQoS1 -= 1
-            } else {
-                liveConnection.qos2Appending.remove(acknowledgement.packetId)
-            }
+            liveConnection.inbound.decide(ticket, reasonCode: reasonCode, reasonString: reasonString)
             flushAcknowledgements(on: liveConnection)
         }
     }
 
     /// Sends the acknowledgments at the head of the queue that are decided, keeping PUBLISH order.
     func flushAcknowledgements(on connection: ConnectionState) {
-        while let head = connection.acknowledgments.first, let reasonCode = head.reasonCode {
-            connection.acknowledgments.removeFirst()
+        while let acknowledgement = connection.inbound.nextDecided() {
             guard !connection.closed else { continue }
-            if reasonCode.isError && connection.version != .v5 {
+            if acknowledgement.reasonCode.isError && connection.version != .v5 {
                 // 3.1.1 has no failing acknowledgment; never acknowledge what was not stored.
-                disconnect(connection, reason: reasonCode, event: "storage_error")
+                disconnect(connection, reason: acknowledgement.reasonCode, event: "storage_error")
                 return
             }
             var properties = MQTTProperties()
-            if connection.problemInformation { properties.reasonString = head.reasonString }
-            let acknowledgement = MQTTPacketAcknowledgement(packetId: head.packetId, reasonCode: reasonCode, properties: properties)
-            send(head.kind == .pubAck ? .pubAck(acknowledgement) : .pubRec(acknowledgement), on: connection)
+            if connection.problemInformation { properties.reasonString = acknowledgement.reasonString }
+            let packet = MQTTPacketAcknowledgement(packetId: acknowledgement.packetId, reasonCode: acknowledgement.reasonCode, properties: properties)
+            send(acknowledgement.kind == .pubAck ? .pubAck(packet) : .pubRec(packet), on: connection)
         }
     }
 
@@ -214,8 +190,8 @@ extension MQTTBrokerCore {
 
     private func stored(_ message: MQTTMessage, for waiter: PendingRoute.Waiter, _ result: Result<MQTTMessage, any Error>) {
         switch waiter {
-        case .connection(let connectionId, let acknowledgement):
-            clientPublishStored(message, connectionId: connectionId, acknowledgement: acknowledgement, result: result)
+        case .connection(let connectionId, let ticket):
+            clientPublishStored(message, connectionId: connectionId, ticket: ticket, result: result)
         case .completion(let completion):
             completion(result)
         }

@@ -73,7 +73,7 @@ public final class MQTTBrokerCore: @unchecked Sendable {
         enum Waiter: Sendable {
             /// A client's PUBLISH on a connection: its acknowledgment (QoS 1/2) and its read back-pressure.
             /// Held here rather than in a closure: one allocation fewer per publish.
-            case connection(UInt64, PendingAcknowledgement?)
+            case connection(UInt64, InboundPublishes.Ticket?)
             /// The server's own publishes (wills, rules, downlinks).
             case completion(@Sendable (Result<MQTTMessage, any Error>) -> Void)
         }
@@ -168,7 +168,7 @@ public final class MQTTBrokerCore: @unchecked Sendable {
     /// A new network connection (before CONNECT).
     public func connectionOpened(_ handle: MQTTConnectionHandle) {
         eventLoop.execute {
-            self.connections[handle.id] = ConnectionState(handle: handle, now: self.clock())
+            self.connections[handle.id] = ConnectionState(handle: handle, now: self.clock(), configuration: self.configuration)
         }
     }
 

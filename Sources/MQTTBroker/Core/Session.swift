@@ -112,24 +112,14 @@ final class ConnectionState: @unchecked Sendable {
     var clientId: String? = nil
     var version: MQTTProtocolVersion? = nil
     var username: String? = nil
-    var inboundAliases: [UInt16: String] = [:]
     var outboundAliases: [ExactString: UInt16] = [:]
     var clientReceiveMaximum = Int(UInt16.max)
     var clientMaximumPacketSize = Int.max
     var clientTopicAliasMaximum: UInt16 = 0
     /// The client asked for no reason strings or user properties on acknowledgments (MQTT 5 3.1.2.11.7).
     var problemInformation = true
-    /// QoS 1 publishes received and not yet acknowledged (with QoS 2 ones awaiting release, the quota
-    /// that Receive Maximum bounds).
-    var unacknowledgedQoS1 = 0
-    /// QoS 2 packet ids whose message is being appended; a duplicate meanwhile waits for the first.
-    var qos2Appending: Set<UInt16> = []
-    /// Publishes (any QoS) whose append has not completed; bounded by `maximumPublishesBeingStored`.
-    var publishesBeingStored = 0
-    /// Whether the connection was told to stop reading (too many publishes being stored).
-    var readingHeld = false
-    /// Acknowledgments in the order of their PUBLISH packets (MQTT 4.6); sent when they reach the head.
-    var acknowledgments: Deque<PendingAcknowledgement> = []
+    /// The publishes the client sends: aliases, quota, acknowledgments in order, read back-pressure.
+    var inbound: InboundPublishes
     /// Why the connection ends, for the client.disconnected event; nil means the network went away.
     var disconnectReason: String? = nil
     /// A DISCONNECT with reason 0x00 (or a 3.1.1 DISCONNECT) discards the will.
@@ -138,30 +128,12 @@ final class ConnectionState: @unchecked Sendable {
     /// When the connection was accepted, to close it if CONNECT never comes.
     let openedAtMilliseconds: Int64
 
-    init(handle: MQTTConnectionHandle, now: Int64) {
+    init(handle: MQTTConnectionHandle, now: Int64, configuration: MQTTBrokerConfiguration) {
         self.handle = handle
         self.openedAtMilliseconds = now
+        self.inbound = InboundPublishes(topicAliasMaximum: configuration.topicAliasMaximum, maximumBeingStored: configuration.maximumPublishesBeingStored)
     }
 
     var isConnected: Bool { clientId != nil }
 }
 
-/// A PUBACK or PUBREC waiting for its message's append.
-///
-/// Sendable: confined to the broker's event loop.
-final class PendingAcknowledgement: @unchecked Sendable {
-    enum Kind {
-        case pubAck
-        case pubRec
-    }
-
-    let kind: Kind
-    let packetId: UInt16
-    var reasonCode: MQTTReasonCode? = nil
-    var reasonString: String? = nil
-
-    init(kind: Kind, packetId: UInt16) {
-        self.kind = kind
-        self.packetId = packetId
-    }
-}
