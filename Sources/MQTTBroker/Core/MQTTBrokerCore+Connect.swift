@@ -102,6 +102,7 @@ extension MQTTBrokerCore {
         session.expiryIntervalSeconds = expiry
         session.expiresAtMilliseconds = nil
         session.connectionId = connection.handle.id
+        connection.session = session
         session.generation &+= 1
         session.will = packet.will
         if let will = packet.will, !authorizer.mayPublish(will.topic, clientId: clientId, username: packet.username) {

@@ -7,9 +7,7 @@ extension MQTTBrokerCore {
     /// The session's connection is gone: the client.disconnected event, the will (now, after its delay,
     /// or never after a normal DISCONNECT), and the session ends or waits offline for its client.
     func detachSession(of connection: ConnectionState) {
-        guard let clientId = connection.clientId, let session = sessions[ExactString(clientId)], session.connectionId == connection.handle.id else {
-            return
-        }
+        guard let clientId = connection.clientId, let session = session(of: connection) else { return }
         let now = clock()
         emit("client.disconnected", clientId: clientId, username: connection.username, [
             ("reason", .string(connection.disconnectReason ?? "connection_lost")), ("peer", .string(connection.handle.remoteAddress)),

@@ -217,8 +217,7 @@ public final class MQTTBrokerCore: @unchecked Sendable {
     /// session's queue moves on. Callable from any thread.
     public func connectionHasRoom(_ connectionId: UInt64) {
         eventLoop.execute {
-            guard let connection = self.connections[connectionId], !connection.closed, let clientId = connection.clientId,
-                  let session = self.sessions[ExactString(clientId)], session.connectionId == connectionId else { return }
+            guard let connection = self.connections[connectionId], !connection.closed, let session = self.session(of: connection) else { return }
             self.pump(session)
         }
     }
@@ -282,10 +281,10 @@ public final class MQTTBrokerCore: @unchecked Sendable {
         }
     }
 
+    /// The session the connection serves, while it does (a takeover moves the session to another
+    /// connection). Read on every packet: a reference, not a lookup by client id.
     func session(of connection: ConnectionState) -> Session? {
-        guard let clientId = connection.clientId, let session = sessions[ExactString(clientId)], session.connectionId == connection.handle.id else {
-            return nil
-        }
+        guard let session = connection.session, session.connectionId == connection.handle.id else { return nil }
         return session
     }
 

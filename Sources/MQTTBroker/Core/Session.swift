@@ -112,6 +112,8 @@ final class ConnectionState: @unchecked Sendable {
     var clientId: String? = nil
     var version: MQTTProtocolVersion? = nil
     var username: String? = nil
+    /// The session it was attached to at CONNECT (`MQTTBrokerCore.session(of:)` checks it still is).
+    var session: Session? = nil
     var outboundAliases: [ExactString: UInt16] = [:]
     var clientReceiveMaximum = Int(UInt16.max)
     var clientMaximumPacketSize = Int.max
