@@ -27,8 +27,9 @@ import NIOEmbedded
 //
 // Counted but not the broker's: the embedded event loop's own bookkeeping. At QoS 0 (32 mallocs per publish
 // when this was written, 27 since the topic is split only as far as the trie reaches, the routing queue of a
-// partition stays, and a client's publish waits in its route without a closure or box of its own) about 15 come from `EmbeddedEventLoop.execute`/`scheduleTask`/`run` for the three
-// hops (received, append completion, connection drain); a `SelectableEventLoop` allocates less per `execute`.
+// partition stays, and a client's publish waits in its route without a closure or box of its own) about 15
+// come from `EmbeddedEventLoop.execute`/`scheduleTask`/`run` for the three hops (received, append
+// completion, connection drain); a `SelectableEventLoop` allocates less per `execute`.
 // The count is still a fixed, deterministic number, so it works as a regression threshold.
 
 /// A message log that stores nothing: every append succeeds at once with the next offset of one partition.

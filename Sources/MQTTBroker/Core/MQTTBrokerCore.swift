@@ -212,7 +212,6 @@ public final class MQTTBrokerCore: @unchecked Sendable {
         }
     }
 
-    /// The connection's keep alive expired (1.5 × the negotiated interval without a packet).
     /// A connection that had no room for more messages (its socket did not keep up) has some again: its
     /// session's queue moves on. Callable from any thread.
     public func connectionHasRoom(_ connectionId: UInt64) {
@@ -222,6 +221,7 @@ public final class MQTTBrokerCore: @unchecked Sendable {
         }
     }
 
+    /// The connection's keep alive expired (1.5 × the negotiated interval without a packet).
     public func keepAliveExpired(_ connectionId: UInt64) {
         eventLoop.execute {
             guard let connection = self.connections[connectionId], !connection.closed else { return }
